@@ -1,0 +1,25 @@
+"""Search algorithms: what to try next, given the trials so far."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras_hparams.algorithms.base import Algorithm
+from keras_hparams.algorithms.bayesian import BayesianOptimization
+from keras_hparams.algorithms.random import RandomSearch
+
+ALGORITHMS = {"bayesian": BayesianOptimization, "random": RandomSearch}
+
+__all__ = ["ALGORITHMS", "Algorithm", "BayesianOptimization", "RandomSearch", "get"]
+
+
+def get(algorithm: Any, seed: int | None = None) -> Algorithm:
+    """The `Algorithm` for a `Tuner(algorithm=...)` argument: a name or an instance."""
+    if isinstance(algorithm, Algorithm):
+        return algorithm
+    if algorithm in ALGORITHMS:
+        return ALGORITHMS[algorithm](seed)
+    raise ValueError(
+        f"Tuner(algorithm=...) expects one of {sorted(ALGORITHMS)} or an "
+        f"kh.algorithms.Algorithm instance. Received: algorithm={algorithm!r}."
+    )

@@ -1,0 +1,31 @@
+"""Random search: values drawn independently and uniformly (log-uniformly for log=True)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from keras_hparams.algorithms.base import Algorithm
+from keras_hparams.space import SearchSpace
+from keras_hparams.trial import Trial
+
+
+class RandomSearch(Algorithm):
+    """Draws every proposal at random, never repeating a tried set of values.
+
+    Args:
+        seed: int or None, for reproducible proposals.
+
+    Example:
+
+    >>> tuner = kh.Tuner(build_model, objective="val_loss", algorithm="random")
+    """
+
+    def propose(
+        self,
+        space: SearchSpace,
+        trials: Sequence[Trial],
+        n: int = 1,
+        *,
+        direction: str = "min",
+    ) -> list[dict[str, Any]]:
+        return self.random_unseen(space, self.seen(space, trials), self.rng(trials), n)

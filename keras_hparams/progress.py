@@ -1,0 +1,72 @@
+"""One line per trial: number, score, best so far, values, time spent and left.
+
+Plain lines rather than a live display, so that logs written to a file or a CI console
+read the same as a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from keras_hparams.trial import COMPLETED, Trial
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={format_value(v)}" for k, v in params.items())
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class Progress:
+    """Prints the search's progress to `stream` unless `verbose` is 0."""
+
+    def __init__(self, verbose: int, max_trials: int, stream: Any = None) -> None:
+        self.verbose = verbose
+        self.max_trials = max_trials
+        self.stream = stream or sys.stdout
+        self.started = time.monotonic()
+        self.trials_run = 0
+
+    def print(self, message: str) -> None:
+        if self.verbose:
+            print(message, file=self.stream, flush=True)
+
+    def trial_started(self, trial: Trial) -> None:
+        if self.verbose:
+            self.print(f"Trial {trial.id}/{self.max_trials} started: "
+                       f"{format_params(trial.params)}")
+
+    def trial_ended(self, trial: Trial, best: Trial | None, objective: str) -> None:
+        self.trials_run += 1
+        if not self.verbose:
+            return
+        elapsed = time.monotonic() - self.started
+        left = (self.max_trials - trial.id) * elapsed / self.trials_run
+        if trial.status == COMPLETED:
+            outcome = f"{objective}={format_value(trial.score)}"
+        else:
+            outcome = f"{trial.status.upper()}: {trial.error}"
+        best_text = (f"best {format_value(best.score)} (trial {best.id})"
+                     if best is not None else "no completed trial yet")
+        self.print(
+            f"Trial {trial.id}/{self.max_trials} {outcome} in "
+            f"{format_seconds(trial.seconds or 0)} | {best_text} | "
+            f"elapsed {format_seconds(elapsed)}, about {format_seconds(max(left, 0))} left"
+        )

@@ -1,0 +1,182 @@
+"""The trial store: every trial of a project in one SQLite file.
+
+A trial is written when it starts and again when it ends, each write one committed
+transaction, so a process killed at any point leaves whole rows only. The store knows
+nothing about Keras.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterator
+
+from keras_hparams.errors import SearchLockedError
+from keras_hparams.trial import Trial
+
+SCHEMA_VERSION = 1
+DATABASE_NAME = "trials.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    score REAL,
+    best_epoch INTEGER,
+    history TEXT NOT NULL,
+    started REAL,
+    ended REAL,
+    error TEXT
+);
+"""
+_COLUMNS = ("id", "params", "status", "score", "best_epoch", "history", "started",
+            "ended", "error")
+
+
+def _to_json(value: Any) -> str:
+    # NaN and infinity are not JSON: store them as null rather than invalid text.
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if hasattr(v, "item"):  # numpy scalars
+            return clean(v.item())
+        return v
+
+    return json.dumps(clean(value))
+
+
+class TrialStore:
+    """The SQLite file `trials.db` in a project directory.
+
+    Args:
+        directory: path of the project directory (created if missing).
+
+    Example:
+
+    >>> store = TrialStore("hparams/digits")
+    >>> [t.score for t in store.trials()]
+    """
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / DATABASE_NAME
+        self._lock_file = None
+        self._connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=FULL")
+        with self._connection:
+            self._connection.executescript(_SCHEMA)
+        version = self.get_meta("schema_version")
+        if version is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+        elif version != SCHEMA_VERSION:
+            raise ValueError(
+                f"{self.path} was written by schema version {version}; this version of "
+                f"keras-hparams reads version {SCHEMA_VERSION}."
+            )
+
+    def close(self) -> None:
+        self.unlock()
+        self._connection.close()
+
+    # -- single-writer lock ------------------------------------------------------------
+    def lock(self) -> None:
+        """Takes the project's lock, or raises `SearchLockedError` if another holds it."""
+        if self._lock_file is not None:
+            return
+        handle = open(self.directory / "search.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise SearchLockedError(
+                f"Another process is searching in {self.directory}. Wait for it to end, "
+                "or give this search another project_name."
+            ) from None
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing releases the flock
+            self._lock_file = None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[TrialStore]:
+        self.lock()
+        try:
+            yield self
+        finally:
+            self.unlock()
+
+    # -- metadata ------------------------------------------------------------------------
+    def get_meta(self, key: str) -> Any:
+        row = self._connection.execute(
+            "SELECT value FROM meta WHERE key = ?", (key,)
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._connection:
+            self._connection.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (key, _to_json(value)),
+            )
+
+    # -- trials ----------------------------------------------------------------------------
+    def next_id(self) -> int:
+        (last,) = self._connection.execute("SELECT MAX(id) FROM trials").fetchone()
+        return (last or 0) + 1
+
+    def write(self, trial: Trial) -> None:
+        """Inserts or replaces `trial`'s row in one committed transaction."""
+        row = (
+            trial.id,
+            _to_json(trial.params),
+            trial.status,
+            trial.score if trial.score is None or math.isfinite(trial.score) else None,
+            trial.best_epoch,
+            _to_json(trial.history),
+            trial.started,
+            trial.ended,
+            trial.error,
+        )
+        with self._connection:
+            self._connection.execute(
+                f"INSERT OR REPLACE INTO trials ({', '.join(_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_COLUMNS))})",
+                row,
+            )
+
+    def trials(self) -> list[Trial]:
+        """Every trial, by id."""
+        rows = self._connection.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM trials ORDER BY id"
+        ).fetchall()
+        return [self._trial(row) for row in rows]
+
+    def get(self, trial_id: int) -> Trial | None:
+        row = self._connection.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM trials WHERE id = ?", (trial_id,)
+        ).fetchone()
+        return None if row is None else self._trial(row)
+
+    @staticmethod
+    def _trial(row: tuple) -> Trial:
+        values = dict(zip(_COLUMNS, row))
+        values["params"] = json.loads(values["params"])
+        values["history"] = json.loads(values["history"])
+        return Trial(**values)

@@ -1,0 +1,49 @@
+"""One trial: a set of hyperparameter values, its training history and its score."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
+STATUSES = (RUNNING, COMPLETED, FAILED, INTERRUPTED)
+
+
+@dataclasses.dataclass
+class Trial:
+    """A record of one trial, as the trial store keeps it.
+
+    Attributes:
+        id: int, 1 for the first trial of a project.
+        params: dict, the values the trial's model used, by hyperparameter name (only
+            the dimensions active in its build, plus tuned fit arguments).
+        status: str, one of `"running"`, `"completed"`, `"failed"`, `"interrupted"`.
+        score: float or None, the objective at the trial's best epoch.
+        best_epoch: int or None, that epoch (0-based).
+        history: list of dicts, the metrics Keras reported at each epoch.
+        started, ended: float or None, times as seconds since the epoch.
+        error: str or None, why the trial failed.
+    """
+
+    id: int
+    params: dict[str, Any]
+    status: str = RUNNING
+    score: float | None = None
+    best_epoch: int | None = None
+    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    started: float | None = None
+    ended: float | None = None
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (COMPLETED, FAILED)
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started

@@ -1,0 +1,202 @@
+"""`@kh.tunable`: a model-building function whose markers the search can set.
+
+Markers find out where they are called through a context variable. While a
+`BuildContext` is active, `kh.Int(...)` and friends register their dimension in the
+context's space and return the context's value for it; with no context they return
+their own description.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any, Callable, Generic, Iterator, ParamSpec, Protocol, TypeVar
+
+import numpy as np
+
+from keras_hparams.space import CURRENT_CONTEXT, Dimension, SearchSpace
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+def current_context() -> BuildContext | None:
+    """The build context markers resolve against, or `None` outside any build."""
+    return CURRENT_CONTEXT.get()
+
+
+class BuildContext:
+    """Gives markers their values during one build.
+
+    Args:
+        space: SearchSpace, where dimensions met during the build are registered
+            (a conflicting redefinition raises `ValueError` there).
+        values: dict, the values to use, by name. Defaults to `{}`.
+        rng: numpy Generator used to draw a value for a dimension that `values` does
+            not name (one discovered by this build). Defaults to `None`: such a
+            dimension takes its default.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        values: dict[str, Any] | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        self.space = space
+        self.values = dict(values or {})
+        self.rng = rng
+        self.active: dict[str, Any] = {}
+        self.discovered: list[Dimension] = []
+
+    def resolve(self, dimension: Dimension) -> Any:
+        """The value of `dimension` in this build; records it as active."""
+        if dimension.name is None:
+            raise ValueError(
+                f"{dimension!r} is used inside a build without a name. A name may be "
+                "left out only where the context names the dimension: a TunableModel "
+                "key or a search() keyword argument."
+            )
+        if self.space.add(dimension):
+            self.discovered.append(dimension)
+        name = dimension.name
+        if name in self.active:
+            return self.active[name]
+        if name in self.values:
+            value = self.values[name]
+            if not dimension.contains(value):
+                raise ValueError(
+                    f"The value {value!r} given for {dimension!r} is not one of its "
+                    "values."
+                )
+        elif self.rng is not None:
+            value = dimension.sample(self.rng)
+        else:
+            value = dimension.default
+        self.active[name] = value
+        return value
+
+    @contextlib.contextmanager
+    def activate(self) -> Iterator[BuildContext]:
+        token = CURRENT_CONTEXT.set(self)
+        try:
+            yield self
+        finally:
+            CURRENT_CONTEXT.reset(token)
+
+
+class Builder(Protocol):
+    """What a `Tuner` needs of a builder: `@kh.tunable` functions and `TunableModel`."""
+
+    @property
+    def space(self) -> SearchSpace: ...
+
+    def build(self, params: dict[str, Any] | None = None) -> Any: ...
+
+    def build_in(self, context: BuildContext) -> Any:
+        """Builds a compiled model, with `context` giving the markers their values."""
+        ...
+
+
+class TunableFunction(Generic[P, R]):
+    """A model-building function with tunable markers; made by `@kh.tunable`.
+
+    Calling it as before returns the model built with every marker's default.
+    """
+
+    def __init__(self, function: Callable[P, R]) -> None:
+        functools.update_wrapper(self, function)
+        self._function = function
+        self._space = SearchSpace()
+
+    @property
+    def space(self) -> SearchSpace:
+        """The dimensions found so far by the builds this function has run."""
+        return self._space
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if current_context() is not None:
+            # Called from inside another build: its markers join that build.
+            return self._function(*args, **kwargs)
+        with BuildContext(self._space).activate():
+            return self._function(*args, **kwargs)
+
+    def build(self, params: dict[str, Any] | None = None, *args: P.args,
+              **kwargs: P.kwargs) -> R:
+        """Builds the model for the values in `params`; defaults for the others.
+
+        Args:
+            params: dict, hyperparameter values by name. Defaults to `None` (all
+                defaults).
+            *args, **kwargs: passed to the decorated function.
+
+        Raises:
+            ValueError: a value outside its dimension, or a name the build never used.
+        """
+        params = dict(params or {})
+        context = BuildContext(self._space, params)
+        with context.activate():
+            model = self._function(*args, **kwargs)
+        unused = sorted(set(params) - set(context.active))
+        if unused:
+            raise ValueError(
+                f"{self.__name__}.build() was given values for {unused}, which this "
+                f"build never used. The names it used: {sorted(context.active)}."
+            )
+        return model
+
+    def build_in(self, context: BuildContext) -> R:
+        with context.activate():
+            return self._function()
+
+    def __repr__(self) -> str:
+        return f"<tunable {self.__name__} with {len(self._space)} dimensions found>"
+
+
+def tunable(function: Callable[P, R]) -> TunableFunction[P, R]:
+    """Marks a model-building function as tunable.
+
+    Inside the function, replace literals with markers (`kh.Int`, `kh.Float`,
+    `kh.Choice`, `kh.Boolean`, `kh.Fixed`). Markers take part wherever they are called
+    during the function's run: in helpers it calls, in a model subclass's `__init__`,
+    in a custom layer.
+
+    Args:
+        function: a function that builds and compiles a `keras.Model`.
+
+    Returns:
+        A `TunableFunction`: call it as before for the default model; `.space` holds the
+        dimensions found so far and `.build(params)` builds for given values.
+
+    Example:
+
+    ```python
+    @kh.tunable
+    def build_model():
+        model = keras.Sequential([keras.Input((64,))])
+        for i in range(kh.Int("layers", 1, 3, default=2)):
+            model.add(keras.layers.Dense(kh.Int(f"units_{i}", 32, 256, step=32)))
+        model.add(keras.layers.Dense(10, activation="softmax"))
+        model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        return model
+
+    model = build_model()                   # the default model
+    model = build_model.build({"layers": 3})
+    ```
+    """
+    if isinstance(function, TunableFunction):
+        return function
+    if not callable(function):
+        raise TypeError(f"@kh.tunable expects a function. Received: {function!r}.")
+    return TunableFunction(function)
+
+
+def as_builder(hypermodel: Any) -> Builder:
+    """The builder a `Tuner` uses for `hypermodel`, or a `TypeError` saying why not."""
+    if all(hasattr(hypermodel, a) for a in ("space", "build", "build_in")):
+        return hypermodel
+    if callable(hypermodel) and not isinstance(hypermodel, type):
+        return TunableFunction(hypermodel)
+    raise TypeError(
+        "Tuner expects a @kh.tunable function, a kh.TunableModel, or a function that "
+        f"builds a compiled keras.Model. Received: {hypermodel!r}."
+    )
