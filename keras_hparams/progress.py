@@ -62,7 +62,8 @@ class Progress:
         if trial.status == COMPLETED:
             outcome = f"{objective}={format_value(trial.score)}"
         else:
-            outcome = f"{trial.status.upper()}: {trial.error}"
+            reason = (trial.error or "").strip().splitlines()[-1:] or [""]
+            outcome = f"{trial.status.upper()}: {reason[0][:200]}"
         best_text = (f"best {format_value(best.score)} (trial {best.id})"
                      if best is not None else "no completed trial yet")
         self.print(

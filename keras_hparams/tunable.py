@@ -12,6 +12,7 @@ import contextlib
 import functools
 from typing import Any, Callable, Generic, Iterator, ParamSpec, Protocol, TypeVar
 
+import keras
 import numpy as np
 
 from keras_hparams.space import CURRENT_CONTEXT, Dimension, SearchSpace
@@ -176,7 +177,7 @@ def tunable(function: Callable[P, R]) -> TunableFunction[P, R]:
         for i in range(kh.Int("layers", 1, 3, default=2)):
             model.add(keras.layers.Dense(kh.Int(f"units_{i}", 32, 256, step=32)))
         model.add(keras.layers.Dense(10, activation="softmax"))
-        model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
     model = build_model()                   # the default model
@@ -194,6 +195,11 @@ def as_builder(hypermodel: Any) -> Builder:
     """The builder a `Tuner` uses for `hypermodel`, or a `TypeError` saying why not."""
     if all(hasattr(hypermodel, a) for a in ("space", "build", "build_in")):
         return hypermodel
+    if isinstance(hypermodel, keras.Model):
+        raise TypeError(
+            "Tuner received a built keras.Model. Pass the function that builds it, or "
+            "wrap the model: kh.TunableModel(model, {'dense*.units': kh.Int(32, 512)})."
+        )
     if callable(hypermodel) and not isinstance(hypermodel, type):
         return TunableFunction(hypermodel)
     raise TypeError(

@@ -8,13 +8,11 @@ among the best few, and record it. The tuner knows nothing about scikit-optimize
 from __future__ import annotations
 
 import copy
-import gc
 import inspect
 import json
 import os
 import shutil
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +164,8 @@ class Tuner:
         model_params = {k: v for k, v in trial.params.items()
                         if k not in self._fit_names and k in self.builder.space}
         model = self.builder.build(model_params)
+        # The checkpoint holds the optimizer's state too: build it so that it loads.
+        model.optimizer.build(model.trainable_variables)
         model.load_weights(checkpoint)
         return model
 
@@ -258,8 +258,7 @@ class Tuner:
 
     def _run_trial(self, trial, rng, fit_space, fit_args, fit_kwargs, callbacks,
                    progress) -> None:
-        keras.backend.clear_session()
-        gc.collect()
+        keras.backend.clear_session()  # frees the last trial's graph; collects garbage
         if self.seed is not None:
             keras.utils.set_random_seed((self.seed * 100_003 + trial.id) % 2**32)
         trial.started, trial.status, trial.error = time.time(), RUNNING, None
@@ -268,8 +267,9 @@ class Tuner:
         try:
             with context.activate():
                 model = _check_model(self.builder.build_in(context))
-                trial.params = self._trial_params(context, fit_space, trial.params, rng)
-                if self._is_repeat(trial):
+                proposed = trial.params
+                trial.params = self._trial_params(context, fit_space, proposed, rng)
+                if self._is_repeat(trial, proposed):
                     return
                 self._store.write(trial)
                 progress.trial_started(trial)
@@ -288,6 +288,7 @@ class Tuner:
             self._end(trial, FAILED, _message(error), recorder)
             raise
         except Exception as error:  # noqa: BLE001 - a trial's failure must not end the search
+            trial.params = {**trial.params, **context.active}
             self._end(trial, FAILED, _message(error), recorder)
         finally:
             recorder.best_weights = None
@@ -307,7 +308,7 @@ class Tuner:
                                           else dimension.default)
         return params
 
-    def _is_repeat(self, trial: Trial) -> bool:
+    def _is_repeat(self, trial: Trial, proposed: dict[str, Any]) -> bool:
         """Whether the built trial repeats a finished one (conditional dimensions).
 
         Values that differ only in dimensions the build never used make the same
@@ -318,7 +319,7 @@ class Tuner:
         for earlier in self.trials:
             if earlier.finished and self.algorithm.key(self.space, earlier.params) == key:
                 self._repeats.append(Trial(
-                    id=-len(self._repeats) - 1, params=dict(trial.params),
+                    id=-len(self._repeats) - 1, params={**proposed, **trial.params},
                     status=earlier.status, score=earlier.score,
                 ))
                 return True
@@ -482,7 +483,9 @@ def _check_model(model: Any) -> keras.Model:
 
 
 def _message(error: BaseException) -> str:
-    return "".join(traceback.format_exception_only(error)).strip()[-2000:]
+    if isinstance(error, (FailedTrialError, FatalError)):
+        return str(error)[-2000:]
+    return f"{type(error).__name__}: {error}"[-2000:]
 
 
 def _delete_project(directory: Path) -> None:
