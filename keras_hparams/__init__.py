@@ -9,7 +9,15 @@ from keras_hparams.errors import (
     TooManyFailuresError,
 )
 from keras_hparams.objective import Objective
-from keras_hparams.space import Boolean, Choice, Dimension, Fixed, Float, Int, SearchSpace
+from keras_hparams.space import (
+    Boolean,
+    Choice,
+    Dimension,
+    Fixed,
+    Float,
+    Int,
+    SearchSpace,
+)
 from keras_hparams.trial import Trial
 from keras_hparams.tunable import TunableFunction, tunable
 from keras_hparams.tuner import Tuner

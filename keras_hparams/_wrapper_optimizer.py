@@ -231,7 +231,7 @@ class OptimizerKeys:
                     f"set. Add the keys {keys} (kh.Fixed(value) for a constant)."
                 )
 
-    # -- per trial --------------------------------------------------------------------
+    # -- per trial ------------------------------------------------------------
     def resolve(self, context: Any) -> dict[str, Any]:
         """The trial's optimizer config; resolves only the dimensions it uses."""
         if self._choices:

@@ -6,10 +6,34 @@ import math
 import re
 from typing import Any
 
-_MINIMIZE = {"loss", "error", "mse", "mae", "crossentropy", "rmse", "mape", "msle",
-             "hinge", "kld", "divergence", "logcosh", "huber", "poisson"}
-_MAXIMIZE = {"accuracy", "acc", "auc", "precision", "recall", "f1", "fbeta", "iou",
-             "r2", "score"}
+_MINIMIZE = {
+    "loss",
+    "error",
+    "mse",
+    "mae",
+    "crossentropy",
+    "rmse",
+    "mape",
+    "msle",
+    "hinge",
+    "kld",
+    "divergence",
+    "logcosh",
+    "huber",
+    "poisson",
+}
+_MAXIMIZE = {
+    "accuracy",
+    "acc",
+    "auc",
+    "precision",
+    "recall",
+    "f1",
+    "fbeta",
+    "iou",
+    "r2",
+    "score",
+}
 
 
 class Objective:
@@ -26,7 +50,9 @@ class Objective:
 
     def __init__(self, name: str, direction: str) -> None:
         if not isinstance(name, str) or not name:
-            raise TypeError(f"Objective name must be a non-empty string. Received: {name!r}.")
+            raise TypeError(
+                f"Objective name must be a non-empty string. Received: {name!r}."
+            )
         if direction not in ("min", "max"):
             raise ValueError(
                 f"For Objective({name!r}), expected direction 'min' or 'max'. "
@@ -37,7 +63,7 @@ class Objective:
 
     @classmethod
     def from_argument(cls, objective: Any) -> Objective:
-        """The `Objective` for a `Tuner(objective=...)` argument (a name or an Objective)."""
+        """The `Objective` for `Tuner(objective=...)`: a metric name or an Objective."""
         if isinstance(objective, Objective):
             return objective
         if not isinstance(objective, str):
@@ -45,7 +71,9 @@ class Objective:
                 "Tuner(objective=...) expects a metric name or a kh.Objective. "
                 f"Received: {objective!r}."
             )
-        words = set(re.split(r"[_\W]+", objective.lower())) - {"", "val"}
+        # Keras spells IoU metrics "mean_io_u", "binary_io_u".
+        lowered = objective.lower().replace("io_u", "iou")
+        words = set(re.split(r"[_\W]+", lowered)) - {"", "val"}
         minimize, maximize = words & _MINIMIZE, words & _MAXIMIZE
         if bool(minimize) == bool(maximize):
             raise ValueError(

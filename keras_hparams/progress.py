@@ -50,8 +50,10 @@ class Progress:
 
     def trial_started(self, trial: Trial) -> None:
         if self.verbose:
-            self.print(f"Trial {trial.id}/{self.max_trials} started: "
-                       f"{format_params(trial.params)}")
+            self.print(
+                f"Trial {trial.id}/{self.max_trials} started: "
+                f"{format_params(trial.params)}"
+            )
 
     def trial_ended(self, trial: Trial, best: Trial | None, objective: str) -> None:
         self.trials_run += 1
@@ -64,10 +66,14 @@ class Progress:
         else:
             reason = (trial.error or "").strip().splitlines()[-1:] or [""]
             outcome = f"{trial.status.upper()}: {reason[0][:200]}"
-        best_text = (f"best {format_value(best.score)} (trial {best.id})"
-                     if best is not None else "no completed trial yet")
+        best_text = (
+            f"best {format_value(best.score)} (trial {best.id})"
+            if best is not None
+            else "no completed trial yet"
+        )
         self.print(
             f"Trial {trial.id}/{self.max_trials} {outcome} in "
             f"{format_seconds(trial.seconds or 0)} | {best_text} | "
-            f"elapsed {format_seconds(elapsed)}, about {format_seconds(max(left, 0))} left"
+            f"elapsed {format_seconds(elapsed)}, "
+            f"about {format_seconds(max(left, 0))} left"
         )

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextvars
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class Dimension(metaclass=_MarkerMeta):
             )
         self.name = name
 
-    # -- to be provided by subclasses ------------------------------------------------
+    # -- to be provided by subclasses -----------------------------------------
     def get_config(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -65,7 +66,7 @@ class Dimension(metaclass=_MarkerMeta):
         """One value drawn uniformly (log-uniformly for `log=True`)."""
         raise NotImplementedError
 
-    # -- shared ----------------------------------------------------------------------
+    # -- shared ---------------------------------------------------------------
     @property
     def label(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -195,6 +196,8 @@ class _Range(Dimension):
     def contains(self, value: Any) -> bool:
         if not _is_number(value) or not self.low <= value <= self.high:
             return False
+        if self._number_type is int and not float(value).is_integer():
+            return False
         if self.step is None:
             return True
         k = (value - self.low) / self.step
@@ -214,8 +217,15 @@ class _Range(Dimension):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> _Range:
         args = (config["name"],) if config.get("name") else ()
-        return _plain(cls, *args, config["low"], config["high"], step=config["step"],
-                      log=config["log"], default=config["default"])
+        return _plain(
+            cls,
+            *args,
+            config["low"],
+            config["high"],
+            step=config["step"],
+            log=config["log"],
+            default=config["default"],
+        )
 
     def from_index(self, index: int) -> Any:
         """The value at position `index` of a stepped range's grid."""
@@ -252,8 +262,10 @@ class Int(_Range):
         return self._grid_count() if self.step else self.high - self.low + 1
 
     def values(self) -> list[int]:
-        return [self.from_index(i) for i in range(self._grid_count())] if self.step else (
-            list(range(self.low, self.high + 1))
+        return (
+            [self.from_index(i) for i in range(self._grid_count())]
+            if self.step
+            else (list(range(self.low, self.high + 1)))
         )
 
     def sample(self, rng: np.random.Generator) -> int:
@@ -286,9 +298,13 @@ class Float(_Range):
         super().__init__(*args, step=step, log=log, default=default)
 
     def cardinality(self) -> float:
+        if self.low == self.high:
+            return 1
         return self._grid_count() if self.step else math.inf
 
     def values(self) -> list[float]:
+        if self.low == self.high:
+            return [self.low]
         if not self.step:
             raise ValueError(f"{self.label} has no step, so its values are not finite.")
         return [self.from_index(i) for i in range(self._grid_count())]
@@ -340,7 +356,8 @@ class Choice(Dimension):
             )
         if len({repr(v) for v in values}) != len(values):
             raise ValueError(
-                f"For {self.label}, expected distinct values. Received: values={values!r}."
+                f"For {self.label}, expected distinct values. "
+                f"Received: values={values!r}."
             )
         self.choices = values
         self.default = values[0] if default is _MISSING else default
@@ -362,13 +379,21 @@ class Choice(Dimension):
         return self.choices[int(rng.integers(len(self.choices)))]
 
     def get_config(self) -> dict[str, Any]:
-        return {"kind": "Choice", "name": self.name, "values": list(self.choices),
-                "default": self.default}
+        return {
+            "kind": "Choice",
+            "name": self.name,
+            "values": list(self.choices),
+            "default": self.default,
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Choice:
-        return _plain(cls, *((config["name"],) if config.get("name") else ()),
-                      config["values"], default=config["default"])
+        return _plain(
+            cls,
+            *((config["name"],) if config.get("name") else ()),
+            config["values"],
+            default=config["default"],
+        )
 
 
 class Boolean(Choice):
@@ -427,7 +452,9 @@ class Fixed(Dimension):
                 f"For {self.label}, expected a str, number, bool or None. "
                 f"Received: value={value!r}."
             )
-        self.value = self.default = value.item() if isinstance(value, np.generic) else value
+        self.value = self.default = (
+            value.item() if isinstance(value, np.generic) else value
+        )
 
     def contains(self, value: Any) -> bool:
         return _same_value(value, self.value)
@@ -530,7 +557,9 @@ class SearchSpace:
         return len(self._dimensions)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, SearchSpace) and self.get_config() == other.get_config()
+        return (
+            isinstance(other, SearchSpace) and self.get_config() == other.get_config()
+        )
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(d) for d in self)
@@ -554,7 +583,7 @@ class SearchSpace:
         return SearchSpace(list(self))
 
     def check_values(self, params: dict[str, Any], argument: str = "params") -> None:
-        """Raises `ValueError` for a value outside its dimension (unknown names pass)."""
+        """Raises `ValueError` for a value outside its dimension; unknown names pass."""
         for name, value in params.items():
             if name in self and not self[name].contains(value):
                 raise ValueError(

@@ -13,8 +13,9 @@ import json
 import math
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from keras_hparams.errors import SearchLockedError
 from keras_hparams.trial import Trial
@@ -36,8 +37,17 @@ CREATE TABLE IF NOT EXISTS trials (
     error TEXT
 );
 """
-_COLUMNS = ("id", "params", "status", "score", "best_epoch", "history", "started",
-            "ended", "error")
+_COLUMNS = (
+    "id",
+    "params",
+    "status",
+    "score",
+    "best_epoch",
+    "history",
+    "started",
+    "ended",
+    "error",
+)
 
 
 def _to_json(value: Any) -> str:
@@ -54,6 +64,12 @@ def _to_json(value: Any) -> str:
         return v
 
     return json.dumps(clean(value))
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)  # a numpy scalar would be stored as a BLOB
 
 
 class TrialStore:
@@ -73,7 +89,9 @@ class TrialStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / DATABASE_NAME
         self._lock_file = None
-        self._connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        self._connection = sqlite3.connect(
+            self.path, timeout=30, check_same_thread=False
+        )
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=FULL")
         with self._connection:
@@ -93,18 +111,21 @@ class TrialStore:
 
     # -- single-writer lock ------------------------------------------------------------
     def lock(self) -> None:
-        """Takes the project's lock, or raises `SearchLockedError` if another holds it."""
+        """Takes the project's lock; `SearchLockedError` if another process has it."""
         if self._lock_file is not None:
             return
-        handle = open(self.directory / "search.lock", "w")
+        # "a", not "w": a refused attempt must not wipe the holder's process id.
+        handle = open(self.directory / "search.lock", "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
             raise SearchLockedError(
-                f"Another process is searching in {self.directory}. Wait for it to end, "
+                f"Another process is searching in {self.directory}. Wait for it to "
+                "end, "
                 "or give this search another project_name."
             ) from None
+        handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()
         self._lock_file = handle
@@ -122,7 +143,7 @@ class TrialStore:
         finally:
             self.unlock()
 
-    # -- metadata ------------------------------------------------------------------------
+    # -- metadata -------------------------------------------------------------
     def get_meta(self, key: str) -> Any:
         row = self._connection.execute(
             "SELECT value FROM meta WHERE key = ?", (key,)
@@ -136,7 +157,7 @@ class TrialStore:
                 (key, _to_json(value)),
             )
 
-    # -- trials ----------------------------------------------------------------------------
+    # -- trials ---------------------------------------------------------------
     def next_id(self) -> int:
         (last,) = self._connection.execute("SELECT MAX(id) FROM trials").fetchone()
         return (last or 0) + 1
@@ -147,8 +168,8 @@ class TrialStore:
             trial.id,
             _to_json(trial.params),
             trial.status,
-            trial.score if trial.score is None or math.isfinite(trial.score) else None,
-            trial.best_epoch,
+            _finite_or_none(trial.score),
+            None if trial.best_epoch is None else int(trial.best_epoch),
             _to_json(trial.history),
             trial.started,
             trial.ended,
@@ -176,7 +197,7 @@ class TrialStore:
 
     @staticmethod
     def _trial(row: tuple) -> Trial:
-        values = dict(zip(_COLUMNS, row))
+        values = dict(zip(_COLUMNS, row, strict=True))
         values["params"] = json.loads(values["params"])
         values["history"] = json.loads(values["history"])
         return Trial(**values)

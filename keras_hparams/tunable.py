@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, Generic, Iterator, ParamSpec, Protocol, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 import keras
 import numpy as np
@@ -19,6 +20,7 @@ from keras_hparams.space import CURRENT_CONTEXT, Dimension, SearchSpace
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
 
 def current_context() -> BuildContext | None:
     """The build context markers resolve against, or `None` outside any build."""
@@ -121,8 +123,9 @@ class TunableFunction(Generic[P, R]):
         with BuildContext(self._space).activate():
             return self._function(*args, **kwargs)
 
-    def build(self, params: dict[str, Any] | None = None, *args: P.args,
-              **kwargs: P.kwargs) -> R:
+    def build(
+        self, params: dict[str, Any] | None = None, *args: P.args, **kwargs: P.kwargs
+    ) -> R:
         """Builds the model for the values in `params`; defaults for the others.
 
         Args:

@@ -35,11 +35,22 @@ from keras_hparams.trial import COMPLETED, FAILED, INTERRUPTED, RUNNING, Trial
 from keras_hparams.tunable import BuildContext, as_builder
 
 _FIT_PARAMETERS = set(inspect.signature(keras.Model.fit).parameters) - {"self"}
-_UNTUNABLE_FIT_ARGUMENTS = {"x", "y", "validation_data", "callbacks", "sample_weight",
-                            "class_weight"}
+_UNTUNABLE_FIT_ARGUMENTS = {
+    "x",
+    "y",
+    "validation_data",
+    "callbacks",
+    "sample_weight",
+    "class_weight",
+}
 # What keras-hparams writes in a project directory; overwrite=True deletes only these.
-_OWN_FILES = {DATABASE_NAME, DATABASE_NAME + "-wal", DATABASE_NAME + "-shm",
-              "search.lock", "trials"}
+_OWN_FILES = {
+    DATABASE_NAME,
+    DATABASE_NAME + "-wal",
+    DATABASE_NAME + "-shm",
+    "search.lock",
+    "trials",
+}
 # Re-proposals in a row that turn out, once built, to repeat a finished trial.
 _MAX_REPEATS = 100
 
@@ -104,10 +115,17 @@ class Tuner:
         if seed is not None:
             _check_int("seed", seed, minimum=0)
         if verbose not in (0, 1, 2):
-            raise ValueError(f"Tuner(verbose=...) expects 0, 1 or 2. Received: {verbose!r}.")
-        if not isinstance(project_name, str) or not project_name or os.sep in project_name:
             raise ValueError(
-                "Tuner(project_name=...) expects a folder name without path separators. "
+                f"Tuner(verbose=...) expects 0, 1 or 2. Received: {verbose!r}."
+            )
+        if (
+            not isinstance(project_name, str)
+            or not project_name
+            or os.sep in project_name
+        ):
+            raise ValueError(
+                "Tuner(project_name=...) expects a folder name without path "
+                "separators. "
                 f"Received: {project_name!r}."
             )
         self.max_trials = max_trials
@@ -125,7 +143,7 @@ class Tuner:
         self._fit_names: set[str] = set()
         self._repeats: list[Trial] = []
 
-    # -- results -------------------------------------------------------------------------
+    # -- results --------------------------------------------------------------
     @property
     def trials(self) -> list[Trial]:
         """Every trial of the project, by id, as stored."""
@@ -137,7 +155,8 @@ class Tuner:
         completed = [t for t in self.trials if t.status == COMPLETED]
         if not completed:
             raise RuntimeError(
-                f"No completed trial in {self.project_directory} yet: run search() first."
+                f"No completed trial in {self.project_directory} yet: "
+                "run search() first."
             )
         return self._rank(completed)[0]
 
@@ -157,12 +176,16 @@ class Tuner:
         checkpoint = checkpoints.path(self.project_directory, trial.id)
         if not checkpoint.exists():
             raise FileNotFoundError(
-                f"No checkpoint was kept for the best trial ({trial.id}) at {checkpoint}."
+                f"No checkpoint was kept for the best trial ({trial.id}) at "
+                f"{checkpoint}."
                 " Tuner(keep_checkpoints=0) keeps none; rebuild it with "
                 "build(tuner.best_params) and train it instead."
             )
-        model_params = {k: v for k, v in trial.params.items()
-                        if k not in self._fit_names and k in self.builder.space}
+        model_params = {
+            k: v
+            for k, v in trial.params.items()
+            if k not in self._fit_names and k in self.builder.space
+        }
         model = self.builder.build(model_params)
         # The checkpoint holds the optimizer's state too: build it so that it loads.
         model.optimizer.build(model.trainable_variables)
@@ -187,12 +210,16 @@ class Tuner:
             )
         trial = self.best_trial
         self.best_model().save(path)
-        details = {"trial": trial.id, "objective": self.objective.get_config(),
-                   "score": trial.score, "params": trial.params}
+        details = {
+            "trial": trial.id,
+            "objective": self.objective.get_config(),
+            "score": trial.score,
+            "params": trial.params,
+        }
         path.with_suffix(".params.json").write_text(json.dumps(details, indent=2))
         return path
 
-    # -- search ----------------------------------------------------------------------------
+    # -- search ---------------------------------------------------------------
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
         """Runs trials until the project has `max_trials` of them.
 
@@ -219,13 +246,15 @@ class Tuner:
             trial, rng = self._next_trial(trials, pending, progress)
             if trial is None:
                 break
-            self._run_trial(trial, rng, fit_space, fit_args, fit_kwargs, callbacks,
-                            progress)
+            self._run_trial(
+                trial, rng, fit_space, fit_args, fit_kwargs, callbacks, progress
+            )
             if trial.status == FAILED:
                 failures.append(f"trial {trial.id}: {trial.error}")
                 if len(failures) >= self.max_consecutive_failures:
                     raise TooManyFailuresError(
-                        f"{len(failures)} trials failed in a row, so the search stopped. "
+                        f"{len(failures)} trials failed in a row, so the search "
+                        "stopped. "
                         "The last errors:\n  " + "\n  ".join(failures)
                     )
             elif trial.status == COMPLETED:
@@ -246,8 +275,9 @@ class Tuner:
         if not trials:  # the first trial runs the code's own defaults
             return Trial(id=trial_id, params={}), None
         history = trials + self._repeats
-        proposals = self.algorithm.propose(self.space, history, 1,
-                                           direction=self.objective.direction)
+        proposals = self.algorithm.propose(
+            self.space, history, 1, direction=self.objective.direction
+        )
         if not proposals or len(self._repeats) >= _MAX_REPEATS:
             progress.print(
                 f"The search space is exhausted: every set of values has been tried "
@@ -256,8 +286,9 @@ class Tuner:
             return None, None
         return Trial(id=trial_id, params=proposals[0]), self._rng(trial_id)
 
-    def _run_trial(self, trial, rng, fit_space, fit_args, fit_kwargs, callbacks,
-                   progress) -> None:
+    def _run_trial(
+        self, trial, rng, fit_space, fit_args, fit_kwargs, callbacks, progress
+    ) -> None:
         keras.backend.clear_session()  # frees the last trial's graph; collects garbage
         if self.seed is not None:
             keras.utils.set_random_seed((self.seed * 100_003 + trial.id) % 2**32)
@@ -279,8 +310,10 @@ class Tuner:
             self._score(trial, recorder, model)
         except KeyboardInterrupt:
             self._end(trial, INTERRUPTED, "interrupted by the user (KeyboardInterrupt)")
-            progress.print(f"Search interrupted during trial {trial.id}; "
-                           "run search() again to resume.")
+            progress.print(
+                f"Search interrupted during trial {trial.id}; "
+                "run search() again to resume."
+            )
             raise
         except SearchSpaceMismatchError:
             raise
@@ -304,8 +337,9 @@ class Tuner:
             if dimension.name in proposed:
                 params[dimension.name] = proposed[dimension.name]
             else:
-                params[dimension.name] = (dimension.sample(rng) if rng is not None
-                                          else dimension.default)
+                params[dimension.name] = (
+                    dimension.sample(rng) if rng is not None else dimension.default
+                )
         return params
 
     def _is_repeat(self, trial: Trial, proposed: dict[str, Any]) -> bool:
@@ -317,11 +351,18 @@ class Tuner:
         """
         key = self.algorithm.key(self.space, trial.params)
         for earlier in self.trials:
-            if earlier.finished and self.algorithm.key(self.space, earlier.params) == key:
-                self._repeats.append(Trial(
-                    id=-len(self._repeats) - 1, params={**proposed, **trial.params},
-                    status=earlier.status, score=earlier.score,
-                ))
+            if (
+                earlier.finished
+                and self.algorithm.key(self.space, earlier.params) == key
+            ):
+                self._repeats.append(
+                    Trial(
+                        id=-len(self._repeats) - 1,
+                        params={**proposed, **trial.params},
+                        status=earlier.status,
+                        score=earlier.score,
+                    )
+                )
                 return True
         return False
 
@@ -331,7 +372,8 @@ class Tuner:
         best = recorder.best_epoch
         if best is None:
             raise FailedTrialError(
-                f"No epoch reported a finite {self.objective.name} (did fit run any epoch?)."
+                f"No epoch reported a finite {self.objective.name} "
+                "(did fit run any epoch?)."
             )
         trial.score = recorder.history[best][self.objective.name]
         trial.best_epoch = best
@@ -343,8 +385,12 @@ class Tuner:
             checkpoints.save(model, self.project_directory, trial.id)
         # The row is written after the checkpoint: a completed row implies its file.
         self._store.write(trial)
-        kept = {t.id for t in self._rank([t for t in self.trials
-                                          if t.status == COMPLETED])[:self.keep_checkpoints]}
+        kept = {
+            t.id
+            for t in self._rank([t for t in self.trials if t.status == COMPLETED])[
+                : self.keep_checkpoints
+            ]
+        }
         checkpoints.keep_only(self.project_directory, kept)
 
     def _end(self, trial, status, error, recorder=None) -> None:
@@ -353,9 +399,11 @@ class Tuner:
             trial.history = recorder.history
         self._store.write(trial)
 
-    # -- helpers -----------------------------------------------------------------------------
+    # -- helpers --------------------------------------------------------------
     def _keeps_checkpoint(self, trial: Trial) -> bool:
-        completed = [t for t in self.trials if t.status == COMPLETED and t.id != trial.id]
+        completed = [
+            t for t in self.trials if t.status == COMPLETED and t.id != trial.id
+        ]
         ranked = self._rank(completed + [trial])
         return trial in ranked[: self.keep_checkpoints]
 
@@ -405,16 +453,22 @@ class Tuner:
         done = sum(t.finished for t in self.trials)
         resumed = f", resuming with {done} trials done" if done else ""
         progress.print(
-            f"Search of {self.max_trials} trials in {self.project_directory}: objective "
+            f"Search of {self.max_trials} trials in {self.project_directory}: "
+            "objective "
             f"{self.objective.name} ({self.objective.direction}), "
             f"{type(self.algorithm).__name__}{resumed}."
         )
 
 
 def _check_int(argument: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < minimum
+    ):
         raise ValueError(
-            f"Tuner({argument}=...) expects an integer >= {minimum}. Received: {value!r}."
+            f"Tuner({argument}=...) expects an integer >= {minimum}. "
+            f"Received: {value!r}."
         )
 
 
@@ -476,7 +530,8 @@ def _check_model(model: Any) -> keras.Model:
         )
     if not model.compiled:
         raise FailedTrialError(
-            "The builder returned a model that is not compiled: call model.compile(...) "
+            "The builder returned a model that is not compiled: call "
+            "model.compile(...) "
             "before returning it."
         )
     return model

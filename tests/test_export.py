@@ -1,8 +1,8 @@
 import json
 import subprocess
-import warnings
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -26,8 +26,15 @@ def test_exported_model_loads_in_a_fresh_process_with_the_same_predictions(
     digits, tmp_path
 ):
     x, y = digits
-    tuner = kh.Tuner(make_builder(), "val_accuracy", max_trials=2, directory=tmp_path,
-                     project_name="p", seed=0, verbose=0)
+    tuner = kh.Tuner(
+        make_builder(),
+        "val_accuracy",
+        max_trials=2,
+        directory=tmp_path,
+        project_name="p",
+        seed=0,
+        verbose=0,
+    )
     tuner.search(x, y, epochs=2, validation_split=0.25, verbose=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # Keras skipping optimizer state
@@ -39,9 +46,17 @@ def test_exported_model_loads_in_a_fresh_process_with_the_same_predictions(
     script.write_text(LOAD)
     # Run from tmp_path so the repository's keras_hparams is not importable by path.
     result = subprocess.run(
-        [sys.executable, str(script), str(path), str(tmp_path / "x.npy"),
-         str(tmp_path / "pred.npy")],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            str(script),
+            str(path),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "pred.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Skipping variable loading" not in result.stderr
@@ -55,7 +70,13 @@ def test_exported_model_loads_in_a_fresh_process_with_the_same_predictions(
 
 
 def test_export_needs_a_keras_path(digits, tmp_path):
-    tuner = kh.Tuner(make_builder(), "val_accuracy", max_trials=1, directory=tmp_path,
-                     project_name="p", verbose=0)
+    tuner = kh.Tuner(
+        make_builder(),
+        "val_accuracy",
+        max_trials=1,
+        directory=tmp_path,
+        project_name="p",
+        verbose=0,
+    )
     with pytest.raises(ValueError, match=r"writes a \.keras file. Received: path="):
         tuner.export(tmp_path / "best.h5")

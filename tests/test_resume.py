@@ -50,8 +50,12 @@ SCRIPT = textwrap.dedent(
 def run(tmp_path, kill_at):
     script = tmp_path / "search.py"
     script.write_text(SCRIPT)
-    return subprocess.run([sys.executable, str(script), str(tmp_path), str(kill_at)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(script), str(tmp_path), str(kill_at)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def rows(tmp_path):
@@ -65,8 +69,11 @@ def test_sigkill_mid_trial_then_resume(tmp_path):
     killed = run(tmp_path, kill_at=3)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     before = rows(tmp_path)
-    assert [(r[0], r[1]) for r in before] == [(1, "completed"), (2, "completed"),
-                                              (3, "running")]
+    assert [(r[0], r[1]) for r in before] == [
+        (1, "completed"),
+        (2, "completed"),
+        (3, "running"),
+    ]
     assert all(r[2] is not None for r in before[:2])
 
     resumed = run(tmp_path, kill_at=0)

@@ -37,18 +37,22 @@ def test_build_rejects_values_outside_their_dimension(builder):
 
 
 def test_build_rejects_names_the_build_never_used(builder):
-    with pytest.raises(ValueError, match=r"values for \['unit_0'\], which this build never used"):
+    with pytest.raises(
+        ValueError, match=r"values for \['unit_0'\], which this build never used"
+    ):
         builder.build({"unit_0": 8})
 
 
 def test_arguments_pass_through():
     @kh.tunable
     def build_model(n_features, n_classes=3):
-        model = keras.Sequential([
-            keras.Input((n_features,)),
-            keras.layers.Dense(kh.Int("units", 2, 8, default=4)),
-            keras.layers.Dense(n_classes),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input((n_features,)),
+                keras.layers.Dense(kh.Int("units", 2, 8, default=4)),
+                keras.layers.Dense(n_classes),
+            ]
+        )
         model.compile("sgd", "mse")
         return model
 

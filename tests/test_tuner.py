@@ -62,8 +62,12 @@ def test_search_records_every_trial_in_sqlite(builder, digits, tmp_path):
 def test_first_trial_runs_the_defaults(builder, digits, tmp_path):
     tuner = make_tuner(builder, tmp_path, max_trials=1)
     search(tuner, digits)
-    assert tuner.trials[0].params == {"layers": 1, "units_0": 8, "act": "relu",
-                                      "lr": 0.01}
+    assert tuner.trials[0].params == {
+        "layers": 1,
+        "units_0": 8,
+        "act": "relu",
+        "lr": 0.01,
+    }
 
 
 def test_objective_direction_min_picks_the_lowest(builder, digits, tmp_path):
@@ -82,7 +86,9 @@ def test_fit_arguments_can_be_tuned(builder, digits, tmp_path):
     assert tuner.space["batch_size"] == kh.Choice("batch_size", [16, 64])
 
 
-def test_conditional_dimensions_are_recorded_only_when_active(builder, digits, tmp_path):
+def test_conditional_dimensions_are_recorded_only_when_active(
+    builder, digits, tmp_path
+):
     tuner = make_tuner(builder, tmp_path, max_trials=6, algorithm="random")
     search(tuner, digits, epochs=1)
     layer_counts = {t.params["layers"] for t in tuner.trials}
@@ -95,12 +101,16 @@ def test_conditional_dimensions_are_recorded_only_when_active(builder, digits, t
 def test_no_duplicates_and_exhaustion_on_a_small_space(digits, tmp_path, capsys):
     @kh.tunable
     def build_model():
-        model = keras.Sequential([
-            keras.Input((64,)),
-            keras.layers.Dense(kh.Choice("units", [4, 8]),
-                               activation=kh.Choice("act", ["relu", "tanh"])),
-            keras.layers.Dense(10, activation="softmax"),
-        ])
+        model = keras.Sequential(
+            [
+                keras.Input((64,)),
+                keras.layers.Dense(
+                    kh.Choice("units", [4, 8]),
+                    activation=kh.Choice("act", ["relu", "tanh"]),
+                ),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
         model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
@@ -134,9 +144,16 @@ def test_conditional_repeats_are_not_trained_twice(digits, tmp_path):
 def test_same_seed_same_proposals(digits, tmp_path):
     runs = []
     for name in ("a", "b"):
-        tuner = kh.Tuner(make_builder(), "val_accuracy", max_trials=4,
-                         algorithm="random", seed=3, directory=tmp_path,
-                         project_name=name, verbose=0)
+        tuner = kh.Tuner(
+            make_builder(),
+            "val_accuracy",
+            max_trials=4,
+            algorithm="random",
+            seed=3,
+            directory=tmp_path,
+            project_name=name,
+            verbose=0,
+        )
         search(tuner, digits, epochs=1)
         runs.append([t.params for t in tuner.trials])
     assert runs[0] == runs[1]
@@ -145,8 +162,15 @@ def test_same_seed_same_proposals(digits, tmp_path):
 def test_bayesian_search_is_deterministic_for_a_seed(digits, tmp_path):
     runs = []
     for name in ("a", "b"):
-        tuner = kh.Tuner(make_builder(), "val_accuracy", max_trials=6, seed=1,
-                         directory=tmp_path, project_name=name, verbose=0)
+        tuner = kh.Tuner(
+            make_builder(),
+            "val_accuracy",
+            max_trials=6,
+            seed=1,
+            directory=tmp_path,
+            project_name=name,
+            verbose=0,
+        )
         search(tuner, digits, epochs=1)
         runs.append([(t.params, round(t.score, 6)) for t in tuner.trials])
     assert runs[0] == runs[1]
@@ -183,7 +207,9 @@ def test_overwrite_starts_again(builder, digits, tmp_path):
 def test_overwrite_refuses_a_folder_with_other_files(builder, tmp_path):
     make_tuner(builder, tmp_path)
     (tmp_path / "p" / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match=r"deletes only what keras-hparams wrote.*notes"):
+    with pytest.raises(
+        ValueError, match=r"deletes only what keras-hparams wrote.*notes"
+    ):
         make_tuner(builder, tmp_path, overwrite=True)
     assert (tmp_path / "p" / "notes.txt").exists()
 
@@ -192,28 +218,44 @@ def test_resume_with_a_changed_dimension_is_refused(digits, tmp_path):
     def builder_with(high):
         @kh.tunable
         def build_model():
-            model = keras.Sequential([keras.Input((64,)),
-                                      keras.layers.Dense(kh.Int("units", 4, high)),
-                                      keras.layers.Dense(10, activation="softmax")])
-            model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+            model = keras.Sequential(
+                [
+                    keras.Input((64,)),
+                    keras.layers.Dense(kh.Int("units", 4, high)),
+                    keras.layers.Dense(10, activation="softmax"),
+                ]
+            )
+            model.compile(
+                "sgd", "sparse_categorical_crossentropy", metrics=["accuracy"]
+            )
             return model
 
         return build_model
 
     search(make_tuner(builder_with(8), tmp_path, max_trials=1), digits, epochs=1)
     tuner = make_tuner(builder_with(16), tmp_path, max_trials=2)
-    with pytest.raises(kh.SearchSpaceMismatchError,
-                       match=r"searched with Int\('units'.*high=8.*overwrite=True"):
+    with pytest.raises(
+        kh.SearchSpaceMismatchError,
+        match=r"searched with Int\('units'.*high=8.*overwrite=True",
+    ):
         search(tuner, digits, epochs=1)
     assert len(tuner.trials) == 1
 
 
 def test_resume_with_a_changed_fit_marker_is_refused(builder, digits, tmp_path):
-    search(make_tuner(builder, tmp_path, max_trials=1), digits, epochs=1,
-           batch_size=kh.Choice([16, 32]))
+    search(
+        make_tuner(builder, tmp_path, max_trials=1),
+        digits,
+        epochs=1,
+        batch_size=kh.Choice([16, 32]),
+    )
     with pytest.raises(kh.SearchSpaceMismatchError, match="batch_size"):
-        search(make_tuner(builder, tmp_path, max_trials=2), digits, epochs=1,
-               batch_size=kh.Choice([16, 64]))
+        search(
+            make_tuner(builder, tmp_path, max_trials=2),
+            digits,
+            epochs=1,
+            batch_size=kh.Choice([16, 64]),
+        )
 
 
 def test_resume_with_another_objective_is_refused(builder, digits, tmp_path):
@@ -224,8 +266,10 @@ def test_resume_with_another_objective_is_refused(builder, digits, tmp_path):
 
 def test_missing_objective_fails_with_the_metrics_reported(builder, digits, tmp_path):
     tuner = make_tuner(builder, tmp_path)
-    with pytest.raises(kh.ObjectiveNotFoundError,
-                       match=r"'val_accuracy' is not among .*\['accuracy', 'loss'\]"):
+    with pytest.raises(
+        kh.ObjectiveNotFoundError,
+        match=r"'val_accuracy' is not among .*\['accuracy', 'loss'\]",
+    ):
         tuner.search(*digits, epochs=1, verbose=0)  # no validation data
     (trial,) = tuner.trials
     assert trial.status == "failed"
@@ -276,8 +320,13 @@ def test_failed_trial_is_recorded_and_the_search_goes_on(digits, tmp_path):
         units = kh.Choice("units", [4, 8, 16])
         if units == 8:
             raise ValueError("8 units are not allowed here")
-        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(units),
-                                  keras.layers.Dense(10, activation="softmax")])
+        model = keras.Sequential(
+            [
+                keras.Input((64,)),
+                keras.layers.Dense(units),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
         model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
@@ -290,9 +339,11 @@ def test_failed_trial_is_recorded_and_the_search_goes_on(digits, tmp_path):
 
 def test_consecutive_failures_stop_the_search(builder, digits, tmp_path):
     tuner = make_tuner(builder, tmp_path, max_trials=10, max_consecutive_failures=2)
-    with pytest.raises(kh.TooManyFailuresError,
-                       match=r"(?s)2 trials failed in a row.*trial 2: RuntimeError: boom at "
-                             r"epoch 2"):
+    with pytest.raises(
+        kh.TooManyFailuresError,
+        match=r"(?s)2 trials failed in a row.*trial 2: RuntimeError: boom at "
+        r"epoch 2",
+    ):
         search(tuner, digits, epochs=3, callbacks=[FailAt(1)])
     trials = tuner.trials
     assert [t.status for t in trials] == ["failed", "failed"]
@@ -301,8 +352,9 @@ def test_consecutive_failures_stop_the_search(builder, digits, tmp_path):
 
 def test_builder_returning_an_uncompiled_model_fails_the_trial(digits, tmp_path):
     def build_model():
-        return keras.Sequential([keras.Input((64,)),
-                                 keras.layers.Dense(kh.Int("units", 2, 4))])
+        return keras.Sequential(
+            [keras.Input((64,)), keras.layers.Dense(kh.Int("units", 2, 4))]
+        )
 
     tuner = make_tuner(build_model, tmp_path, max_trials=1, max_consecutive_failures=1)
     with pytest.raises(kh.TooManyFailuresError, match="not compiled"):
@@ -320,8 +372,9 @@ class InterruptAt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def test_ctrl_c_leaves_a_consistent_store_and_the_next_run_resumes(builder, digits,
-                                                                      tmp_path):
+def test_ctrl_c_leaves_a_consistent_store_and_the_next_run_resumes(
+    builder, digits, tmp_path
+):
     InterruptAt.armed = True
     tuner = make_tuner(builder, tmp_path, max_trials=2)
     with pytest.raises(KeyboardInterrupt):
@@ -354,8 +407,9 @@ def test_early_stopping_keeps_the_best_epoch_score(digits, tmp_path):
             callback_list = keras.callbacks.CallbackList(callbacks, model=self)
             callback_list.on_train_begin()
             for epoch in range(epochs):
-                callback_list.on_epoch_end(epoch, {"loss": 1.0,
-                                                   "val_loss": self.script[epoch]})
+                callback_list.on_epoch_end(
+                    epoch, {"loss": 1.0, "val_loss": self.script[epoch]}
+                )
                 if self.stop_training:
                     break
             callback_list.on_train_end()
@@ -366,8 +420,12 @@ def test_early_stopping_keeps_the_best_epoch_score(digits, tmp_path):
         return model
 
     tuner = make_tuner(build_model, tmp_path, objective="val_loss", max_trials=1)
-    search(tuner, digits, epochs=6,
-           callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=2)])
+    search(
+        tuner,
+        digits,
+        epochs=6,
+        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=2)],
+    )
     (trial,) = tuner.trials
     assert len(trial.history) == 4  # stopped after two epochs without improvement
     assert trial.score == 0.5
@@ -386,8 +444,9 @@ def test_best_model_has_the_best_epoch_weights(builder, digits, tmp_path):
 
 
 def test_only_the_best_trials_keep_checkpoints(builder, digits, tmp_path):
-    tuner = make_tuner(builder, tmp_path, max_trials=5, keep_checkpoints=2,
-                       algorithm="random")
+    tuner = make_tuner(
+        builder, tmp_path, max_trials=5, keep_checkpoints=2, algorithm="random"
+    )
     search(tuner, digits, epochs=1)
     ranked = sorted(tuner.trials, key=lambda t: (-t.score, t.id))
     kept = {int(p.parent.name[6:]) for p in (tmp_path / "p" / "trials").glob("*/*")}
@@ -405,7 +464,7 @@ def test_no_checkpoints_kept_means_a_clear_error(builder, digits, tmp_path):
 
 def test_results_before_any_trial_are_a_clear_error(builder, tmp_path):
     with pytest.raises(RuntimeError, match="No completed trial"):
-        make_tuner(builder, tmp_path).best_params
+        _ = make_tuner(builder, tmp_path).best_params
 
 
 def test_progress_prints_a_line_per_trial(builder, digits, tmp_path, capsys):
@@ -439,8 +498,12 @@ def test_session_is_cleared_between_trials(builder, digits, tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"max_trials": 0}, ValueError, r"max_trials=...\) expects an integer >= 1\. "
-                                        r"Received: 0"),
+        (
+            {"max_trials": 0},
+            ValueError,
+            r"max_trials=...\) expects an integer >= 1\. "
+            r"Received: 0",
+        ),
         ({"max_trials": 2.5}, ValueError, "Received: 2.5"),
         ({"max_consecutive_failures": 0}, ValueError, "max_consecutive_failures"),
         ({"keep_checkpoints": -1}, ValueError, "keep_checkpoints"),
@@ -461,12 +524,17 @@ def test_bad_tuner_arguments(builder, tmp_path, kwargs, error, match):
     ("kwargs", "error", "match"),
     [
         ({"epoch": 2}, TypeError, r"unknown: \['epoch'\]"),
-        ({"validation_data": kh.Choice([1, 2])}, ValueError, "cannot tune validation_data"),
+        (
+            {"validation_data": kh.Choice([1, 2])},
+            ValueError,
+            "cannot tune validation_data",
+        ),
         ({"callbacks": [object()]}, TypeError, "keras.callbacks.Callback instances"),
     ],
 )
-def test_bad_search_arguments_fail_before_training(builder, digits, tmp_path, kwargs,
-                                                   error, match):
+def test_bad_search_arguments_fail_before_training(
+    builder, digits, tmp_path, kwargs, error, match
+):
     tuner = make_tuner(builder, tmp_path)
     with pytest.raises(error, match=match):
         tuner.search(*digits, **kwargs)
@@ -480,8 +548,12 @@ def test_marker_as_positional_argument_is_an_error(builder, digits, tmp_path):
 
 
 def test_search_space_is_saved_in_the_store(builder, digits, tmp_path):
-    search(make_tuner(builder, tmp_path, max_trials=2), digits, epochs=1,
-           batch_size=kh.Choice([16, 32]))
+    search(
+        make_tuner(builder, tmp_path, max_trials=2),
+        digits,
+        epochs=1,
+        batch_size=kh.Choice([16, 32]),
+    )
     reopened = make_tuner(builder, tmp_path)
     assert "batch_size" in reopened.space and "lr" in reopened.space
     assert reopened.space["lr"] == kh.Float("lr", 1e-3, 1e-1, log=True, default=1e-2)

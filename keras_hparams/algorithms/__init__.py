@@ -17,7 +17,7 @@ def get(algorithm: Any, seed: int | None = None) -> Algorithm:
     """The `Algorithm` for a `Tuner(algorithm=...)` argument: a name or an instance."""
     if isinstance(algorithm, Algorithm):
         return algorithm
-    if algorithm in ALGORITHMS:
+    if isinstance(algorithm, str) and algorithm in ALGORITHMS:
         return ALGORITHMS[algorithm](seed)
     raise ValueError(
         f"Tuner(algorithm=...) expects one of {sorted(ALGORITHMS)} or an "

@@ -10,7 +10,8 @@ from __future__ import annotations
 import abc
 import itertools
 import math
-from typing import Any, Hashable, Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class Algorithm(abc.ABC):
             direction: str, `"min"` or `"max"`: which scores are better.
         """
 
-    # -- helpers for subclasses -----------------------------------------------------------
+    # -- helpers for subclasses -----------------------------------------------
     def rng(self, trials: Sequence[Trial]) -> np.random.Generator:
         """A generator seeded by `seed` and the length of the history."""
         if self.seed is None:
@@ -84,8 +85,11 @@ class Algorithm(abc.ABC):
 
     @staticmethod
     def completed(trials: Sequence[Trial]) -> list[Trial]:
-        return [t for t in trials if t.status == COMPLETED and t.score is not None
-                and math.isfinite(t.score)]
+        return [
+            t
+            for t in trials
+            if t.status == COMPLETED and t.score is not None and math.isfinite(t.score)
+        ]
 
     def random_unseen(
         self, space: SearchSpace, seen: set[Hashable], rng: np.random.Generator, n: int
@@ -99,8 +103,9 @@ class Algorithm(abc.ABC):
             values = {d.name: d.sample(rng) for d in dimensions}
             if self._take(space, values, seen):
                 proposals.append(values)
-        return proposals + _enumerate_unseen(self, space, dimensions, seen, rng,
-                                             n - len(proposals))
+        return proposals + _enumerate_unseen(
+            self, space, dimensions, seen, rng, n - len(proposals)
+        )
 
     def _take(self, space: SearchSpace, values: dict, seen: set[Hashable]) -> bool:
         key = self.key(space, values)
@@ -124,9 +129,9 @@ def _enumerate_unseen(
         return []
     names = [d.name for d in dimensions]
     unseen = [
-        dict(zip(names, combo))
+        dict(zip(names, combo, strict=True))
         for combo in itertools.product(*(d.values() for d in dimensions))
-        if algorithm.key(space, dict(zip(names, combo))) not in seen
+        if algorithm.key(space, dict(zip(names, combo, strict=True))) not in seen
     ]
     picked = [unseen[i] for i in rng.permutation(len(unseen))[:n]]
     for values in picked:

@@ -10,7 +10,8 @@ grows is handled by the next call, and no fitted model outlives the call.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,14 +60,16 @@ class BayesianOptimization(Algorithm):
             )
         if acq_func not in ACQUISITION_FUNCTIONS:
             raise ValueError(
-                f"For BayesianOptimization, expected acq_func in {ACQUISITION_FUNCTIONS}."
+                f"For BayesianOptimization, expected acq_func in "
+                f"{ACQUISITION_FUNCTIONS}."
                 f" Received: acq_func={acq_func!r}."
             )
         if n_initial_points is not None and (
             not isinstance(n_initial_points, int) or n_initial_points < 1
         ):
             raise ValueError(
-                "For BayesianOptimization, expected n_initial_points a positive integer."
+                "For BayesianOptimization, expected n_initial_points a positive "
+                "integer."
                 f" Received: n_initial_points={n_initial_points!r}."
             )
         self.n_initial_points = n_initial_points
@@ -104,8 +107,9 @@ class BayesianOptimization(Algorithm):
         # Where the surrogate points at a tried set of values, explore instead.
         return proposals + self.random_unseen(space, seen, rng, n - len(proposals))
 
-    def _optimizer(self, dimensions: list[Dimension], n_initial: int,
-                   rng: np.random.Generator) -> Any:
+    def _optimizer(
+        self, dimensions: list[Dimension], n_initial: int, rng: np.random.Generator
+    ) -> Any:
         from skopt import Optimizer
 
         return Optimizer(
@@ -135,7 +139,11 @@ def _to_skopt(dimension: Dimension) -> Any:
 
 def _labels(dimension: Choice) -> list[str]:
     labels = [str(v) for v in dimension.choices]
-    return labels if len(set(labels)) == len(labels) else [repr(v) for v in dimension.choices]
+    return (
+        labels
+        if len(set(labels)) == len(labels)
+        else [repr(v) for v in dimension.choices]
+    )
 
 
 def _to_point(dimensions: list[Dimension], values: dict[str, Any]) -> list[Any]:
@@ -153,7 +161,7 @@ def _to_point(dimensions: list[Dimension], values: dict[str, Any]) -> list[Any]:
 
 def _from_point(dimensions: list[Dimension], point: list[Any]) -> dict[str, Any]:
     values = {}
-    for d, x in zip(dimensions, point):
+    for d, x in zip(dimensions, point, strict=True):
         if isinstance(d, Choice):
             values[d.name] = d.choices[_labels(d).index(str(x))]
         elif d.step is not None:

@@ -1,8 +1,9 @@
-"""Random search: values drawn independently and uniformly (log-uniformly for log=True)."""
+"""Random search: values drawn independently, uniformly (log-uniformly for log)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from keras_hparams.algorithms.base import Algorithm
 from keras_hparams.space import SearchSpace

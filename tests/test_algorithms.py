@@ -1,0 +1,568 @@
+"""Tests for keras_hparams/algorithms: the base class, random search and Bayesian."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+import keras_hparams as kh
+from keras_hparams import algorithms
+from keras_hparams.algorithms import (
+    Algorithm,
+    BayesianOptimization,
+    RandomSearch,
+    bayesian,
+)
+from keras_hparams.space import SearchSpace
+from keras_hparams.trial import Trial
+
+ALGORITHM_CLASSES = [RandomSearch, BayesianOptimization]
+
+
+def _quick_bayesian(seed=None):
+    """Bayesian optimization that uses its surrogate from the fourth trial on."""
+    return BayesianOptimization(seed, n_initial_points=3)
+
+
+ALGORITHMS = [
+    pytest.param(RandomSearch, id="random"),
+    pytest.param(_quick_bayesian, id="bayesian"),
+]
+
+
+def _mixed_space() -> SearchSpace:
+    return SearchSpace(
+        [
+            kh.Int("layers", 1, 4),
+            kh.Int("units", 32, 512, step=32),
+            kh.Int("filters", 4, 256, log=True),
+            kh.Float("dropout", 0.0, 0.5, step=0.1),
+            kh.Float("lr", 1e-4, 1e-1, log=True),
+            kh.Float("momentum", 0.5, 0.99),
+            kh.Choice("act", ["relu", "tanh", "gelu"]),
+            kh.Choice("batch_size", [32, 64, 128]),
+            kh.Choice("pooling", [None, "max"]),
+            kh.Boolean("bn"),
+            kh.Fixed("seed", 0),
+        ]
+    )
+
+
+def _small_space() -> SearchSpace:
+    return SearchSpace(
+        [
+            kh.Float("lr", 1e-4, 1e-1, log=True),
+            kh.Int("units", 32, 512, step=32),
+            kh.Choice("act", ["relu", "tanh"]),
+        ]
+    )
+
+
+def _small_score(params: dict) -> float:
+    return (
+        abs(math.log10(params["lr"]) + 2)
+        + params["units"] / 512
+        + (params["act"] == "tanh")
+    )
+
+
+def _mixed_score(params: dict) -> float:
+    return (
+        params["layers"]
+        + params["units"] / 512
+        + math.log10(params["lr"]) ** 2
+        + params["dropout"]
+        + (params["act"] == "tanh")
+        + params["momentum"]
+    )
+
+
+def _finite_space() -> SearchSpace:
+    return SearchSpace([kh.Int("a", 0, 2), kh.Choice("b", ["x", "y"])])
+
+
+def _finite_score(params: dict) -> float:
+    return params["a"] + (params["b"] == "y") * 0.5
+
+
+def _search(algorithm, space, score, budget, direction="min", trials=None):
+    """Proposes one set of values at a time and records it as a completed trial."""
+    trials = list(trials or [])
+    for _ in range(budget):
+        proposals = algorithm.propose(space, trials, direction=direction)
+        if not proposals:
+            break
+        assert len(proposals) == 1
+        params = proposals[0]
+        trials.append(
+            Trial(
+                id=len(trials) + 1,
+                params=params,
+                status="completed",
+                score=score(space.complete(params)),
+            )
+        )
+    return trials
+
+
+def _key(params: dict) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in params.items()))
+
+
+def _check_proposal(space: SearchSpace, params: dict) -> None:
+    for name, value in params.items():
+        dimension = space[name]
+        assert not isinstance(dimension, kh.Fixed)
+        assert dimension.contains(value), (name, value)
+        if isinstance(dimension, kh.Int):
+            assert type(value) is int, (name, value)
+        elif isinstance(dimension, kh.Float):
+            assert type(value) is float, (name, value)
+        elif isinstance(dimension, kh.Choice):
+            assert any(
+                value is c or (type(value) is type(c) and value == c)
+                for c in dimension.choices
+            ), (name, value)
+
+
+# -- proposals are values of the space -------------------------------------------------
+
+
+@pytest.mark.parametrize("make_algorithm", ALGORITHMS)
+def test_proposals_are_values_of_the_space(make_algorithm):
+    space = _mixed_space()
+    trials = _search(make_algorithm(seed=0), space, _mixed_score, budget=5)
+    assert len(trials) == 5
+    searchable = {d.name for d in space.searchable()}
+    for trial in trials:
+        _check_proposal(space, trial.params)
+        assert set(trial.params) == searchable
+
+
+@pytest.mark.parametrize("algorithm_class", ALGORITHM_CLASSES)
+def test_finite_space_is_exhausted_without_repeats(algorithm_class):
+    space = _finite_space()
+    trials = _search(algorithm_class(seed=0), space, _finite_score, budget=10)
+    assert len(trials) == 6
+    assert {(t.params["a"], t.params["b"]) for t in trials} == {
+        (a, b) for a in (0, 1, 2) for b in ("x", "y")
+    }
+    assert algorithm_class(seed=0).propose(space, trials) == []
+    assert algorithm_class(seed=1).propose(space, trials, 3) == []
+
+
+@pytest.mark.parametrize("algorithm_class", ALGORITHM_CLASSES)
+def test_exhaustion_with_none_bool_and_look_alike_choices(algorithm_class):
+    # str(None) == "None": the skopt labels must still tell the two apart.
+    space = SearchSpace([kh.Choice("c", [None, "None", "x"]), kh.Boolean("b")])
+    trials = _search(
+        algorithm_class(seed=0),
+        space,
+        lambda p: (p["c"] is None) + p["b"] * 0.5,
+        budget=10,
+    )
+    assert len(trials) == 6
+    assert len({_key(t.params) for t in trials}) == 6
+    for trial in trials:
+        _check_proposal(space, trial.params)
+    assert algorithm_class(seed=0).propose(space, trials) == []
+
+
+@pytest.mark.parametrize("algorithm_class", ALGORITHM_CLASSES)
+def test_failed_and_running_trials_count_as_tried(algorithm_class):
+    space = _finite_space()
+    tried = [
+        Trial(1, {"a": 0, "b": "x"}, "completed", score=0.0),
+        Trial(2, {"a": 1, "b": "x"}, "completed", score=1.0),
+        Trial(3, {"a": 2, "b": "x"}, "completed", score=2.0),
+        Trial(4, {"a": 0, "b": "y"}, "failed", error="boom"),
+        Trial(5, {"a": 1, "b": "y"}, "running"),
+    ]
+    assert algorithm_class(seed=0).propose(space, tried, 2) == [{"a": 2, "b": "y"}]
+    assert algorithm_class(seed=1).propose(space, tried) == [{"a": 2, "b": "y"}]
+    tried.append(Trial(6, {"a": 2, "b": "y"}, "interrupted"))
+    assert algorithm_class(seed=0).propose(space, tried) == []
+
+
+@pytest.mark.parametrize("algorithm_class", ALGORITHM_CLASSES)
+def test_values_left_out_of_a_trial_are_its_defaults(algorithm_class):
+    # The first trial of a search runs the code's defaults and records params={}.
+    space = SearchSpace([kh.Int("a", 0, 1), kh.Boolean("b")])
+    trials = [Trial(1, {}, "completed", score=1.0)]
+    proposals = algorithm_class(seed=0).propose(space, trials, 3)
+    assert len(proposals) == 3
+    assert {"a": 0, "b": False} not in proposals
+    assert len({_key(p) for p in proposals}) == 3
+
+
+@pytest.mark.parametrize("algorithm_class", ALGORITHM_CLASSES)
+def test_n_proposals_are_distinct(algorithm_class):
+    space = _mixed_space()
+    proposals = algorithm_class(seed=0).propose(space, [], 5)
+    assert len(proposals) == 5
+    assert len({_key(p) for p in proposals}) == 5
+    # After the initial points, Bayesian proposes a batch from its surrogate.
+    space = _small_space()
+    trials = _search(RandomSearch(seed=0), space, _small_score, budget=5)
+    proposals = algorithm_class(seed=0).propose(space, trials, 2)
+    assert len(proposals) == 2
+    keys = {_key(p) for p in proposals}
+    assert len(keys) == 2
+    assert not keys & {_key(t.params) for t in trials}
+    for params in proposals:
+        _check_proposal(space, params)
+
+
+def test_n_larger_than_what_is_left():
+    # (Bayesian's batch with too few unseen values: see the test above.)
+    space = _finite_space()
+    trials = _search(RandomSearch(seed=0), space, _finite_score, budget=4)
+    proposals = RandomSearch(seed=0).propose(space, trials, 5)
+    assert len(proposals) == 2
+    assert len({_key(p) for p in proposals + [t.params for t in trials]}) == 6
+
+
+# -- determinism -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm_class", ALGORITHM_CLASSES)
+def test_same_seed_and_history_give_the_same_proposals(algorithm_class):
+    space = _small_space()
+    first = _search(algorithm_class(seed=3), space, _small_score, budget=5)
+    second = _search(algorithm_class(seed=3), space, _small_score, budget=5)
+    assert [t.params for t in first] == [t.params for t in second]
+    # A fresh instance given the same history (a resumed search) proposes the same,
+    # from the surrogate for Bayesian (5 completed trials > its 4 initial points).
+    resumed = algorithm_class(seed=3).propose(space, first)
+    assert resumed == algorithm_class(seed=3).propose(space, first)
+
+
+@pytest.mark.parametrize("algorithm_class", ALGORITHM_CLASSES)
+def test_different_seeds_give_different_proposals(algorithm_class):
+    space = _small_space()
+    first = _search(algorithm_class(seed=0), space, _small_score, budget=3)
+    second = _search(algorithm_class(seed=1), space, _small_score, budget=3)
+    assert [t.params for t in first] != [t.params for t in second]
+    history = _search(RandomSearch(seed=0), space, _small_score, budget=5)
+    proposal_0 = algorithm_class(seed=0).propose(space, history)
+    assert proposal_0 != algorithm_class(seed=1).propose(space, history)
+
+
+# -- Bayesian optimization optimizes ---------------------------------------------------
+
+
+def _distance_to_optimum(trials) -> float:
+    return min(abs(t.params["x"] - 0.3) for t in trials)
+
+
+def test_bayesian_minimizes():
+    space = SearchSpace([kh.Float("x", 0.0, 1.0)])
+
+    def score(params):
+        return (params["x"] - 0.3) ** 2
+
+    found = _search(BayesianOptimization(seed=0), space, score, budget=11)
+    random_found = _search(RandomSearch(seed=0), space, score, budget=11)
+    assert _distance_to_optimum(found) < 0.05
+    assert _distance_to_optimum(found) < _distance_to_optimum(random_found)
+    # After the 3 initial random points, most proposals are near the optimum.
+    assert np.median([abs(t.params["x"] - 0.3) for t in found[3:]]) < 0.1
+
+
+def test_bayesian_maximizes_with_direction_max():
+    space = SearchSpace([kh.Float("x", 0.0, 1.0)])
+    trials = _search(
+        BayesianOptimization(seed=0),
+        space,
+        lambda p: 1.0 - (p["x"] - 0.3) ** 2,
+        budget=11,
+        direction="max",
+    )
+    assert _distance_to_optimum(trials) < 0.05
+    # After the 3 initial random points, most proposals are near the maximum.
+    later = [abs(t.params["x"] - 0.3) for t in trials[3:]]
+    assert np.median(later) < 0.1
+
+
+def test_bayesian_keeps_log_scale_and_step():
+    space = SearchSpace(
+        [kh.Float("lr", 1e-5, 1e-1, log=True), kh.Int("units", 8, 256, step=8)]
+    )
+
+    def score(params):
+        return (math.log10(params["lr"]) + 4) ** 2 + (
+            (params["units"] - 120) / 100
+        ) ** 2
+
+    trials = _search(
+        BayesianOptimization(seed=0, acq_func="EI"), space, score, budget=12
+    )
+    for trial in trials:
+        _check_proposal(space, trial.params)
+        assert trial.params["units"] % 8 == 0
+    best = min(trials, key=lambda t: t.score).params
+    # Only a log-scaled search finds 1e-4 inside [1e-5, 1e-1] within a factor of 2.
+    assert 5e-5 < best["lr"] < 2e-4
+    assert abs(best["units"] - 120) <= 16
+    decades = {math.floor(math.log10(t.params["lr"])) for t in trials}
+    assert len(decades) >= 3
+
+
+def test_skopt_dimensions_keep_step_and_scale():
+    from skopt.space import Categorical, Integer, Real
+
+    real = bayesian._to_skopt(kh.Float("lr", 1e-4, 1e-1, log=True))
+    assert isinstance(real, Real) and real.prior == "log-uniform"
+    assert (real.low, real.high) == (1e-4, 1e-1)
+    assert bayesian._to_skopt(kh.Float("m", 0.5, 0.99)).prior == "uniform"
+    log_int = bayesian._to_skopt(kh.Int("f", 4, 256, log=True))
+    assert isinstance(log_int, Integer) and log_int.prior == "log-uniform"
+    grid = bayesian._to_skopt(kh.Int("units", 32, 512, step=32))
+    assert isinstance(grid, Integer) and (grid.low, grid.high) == (0, 15)
+    float_grid = bayesian._to_skopt(kh.Float("d", 0.0, 0.5, step=0.1))
+    assert isinstance(float_grid, Integer)
+    assert (float_grid.low, float_grid.high) == (0, 5)
+    assert isinstance(bayesian._to_skopt(kh.Choice("c", [1, 2])), Categorical)
+
+
+def test_skopt_points_round_trip():
+    space = _mixed_space()
+    dimensions = [d for d in space.searchable() if d.cardinality() > 1]
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        values = {d.name: d.sample(rng) for d in dimensions}
+        point = bayesian._to_point(dimensions, values)
+        assert bayesian._from_point(dimensions, point) == values
+        for dimension, x in zip(dimensions, point, strict=True):
+            assert x in bayesian._to_skopt(dimension)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"surrogate": "RF"},
+        {"surrogate": "ET"},
+        {"acq_func": "EI"},
+        {"acq_func": "PI"},
+        {"acq_func": "LCB"},
+        {"n_initial_points": 2},
+    ],
+)
+def test_bayesian_settings_propose_after_the_initial_points(settings):
+    space = SearchSpace([kh.Float("x", 0.0, 1.0), kh.Choice("c", ["a", "b"])])
+    trials = _search(
+        BayesianOptimization(seed=0, **settings),
+        space,
+        lambda p: (p["x"] - 0.3) ** 2 + (p["c"] == "b"),
+        budget=5,
+    )
+    assert len(trials) == 5
+    assert len({_key(t.params) for t in trials}) == 5
+    for trial in trials:
+        _check_proposal(space, trial.params)
+
+
+def test_bayesian_ignores_failed_and_nan_scores():
+    space = SearchSpace([kh.Float("x", 0.0, 1.0)])
+    trials = _search(
+        BayesianOptimization(seed=0), space, lambda p: (p["x"] - 0.3) ** 2, budget=4
+    )
+    trials += [
+        Trial(5, {"x": 0.9}, "completed", score=float("nan")),
+        Trial(6, {"x": 0.8}, "failed", error="diverged"),
+        Trial(7, {"x": 0.7}, "running"),
+    ]
+    proposals = BayesianOptimization(seed=0).propose(space, trials)
+    assert len(proposals) == 1
+    assert 0.0 <= proposals[0]["x"] <= 1.0
+
+
+# -- a space that grows ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make_algorithm", ALGORITHMS)
+def test_space_that_grows_between_calls(make_algorithm):
+    space = SearchSpace([kh.Float("x", 0.0, 1.0), kh.Int("layers", 1, 2)])
+    trials = _search(
+        make_algorithm(seed=0), space, lambda p: (p["x"] - 0.3) ** 2, budget=4
+    )
+    assert all(set(t.params) == {"x", "layers"} for t in trials)
+    # A conditional dimension appears (say units_1, used only with two layers); the
+    # trials so far lack it.
+    space.add(kh.Int("units_1", 8, 64, step=8, default=16))
+    space.add(kh.Choice("act", ["relu", "tanh"]))
+    more = _search(
+        make_algorithm(seed=0),
+        space,
+        lambda p: (p["x"] - 0.3) ** 2 + p["units_1"] / 64,
+        budget=2,
+        trials=trials,
+    )
+    assert len(more) == 6
+    for trial in more[4:]:
+        assert set(trial.params) == {"x", "layers", "units_1", "act"}
+        _check_proposal(space, trial.params)
+
+
+def test_space_of_only_fixed_or_single_values():
+    space = SearchSpace(
+        [kh.Fixed("seed", 0), kh.Int("a", 3, 3), kh.Choice("c", ["only"])]
+    )
+    for algorithm_class in ALGORITHM_CLASSES:
+        first = algorithm_class(seed=0).propose(space, [])
+        assert first == [{"a": 3, "c": "only"}]
+        done = [Trial(1, first[0], "completed", score=1.0)]
+        assert algorithm_class(seed=0).propose(space, done) == []
+
+
+def test_bayesian_with_a_float_whose_bounds_are_equal():
+    space = SearchSpace([kh.Float("x", 0.0, 1.0), kh.Float("scale", 1.0, 1.0)])
+    trials = _search(BayesianOptimization(seed=0), space, lambda p: p["x"], budget=6)
+    assert len(trials) == 6
+    assert all(t.params.get("scale", 1.0) == 1.0 for t in trials)
+
+
+# -- arguments -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"surrogate": "GBRT"},
+            "For BayesianOptimization, expected surrogate in "
+            "('GP', 'RF', 'ET'). Received: surrogate='GBRT'.",
+        ),
+        ({"surrogate": "dummy"}, "Received: surrogate='dummy'."),
+        (
+            {"acq_func": "foo"},
+            "For BayesianOptimization, expected acq_func in ('gp_hedge', "
+            "'EI', 'PI', 'LCB'). Received: acq_func='foo'.",
+        ),
+        (
+            {"n_initial_points": 0},
+            "For BayesianOptimization, expected n_initial_points a "
+            "positive integer. Received: n_initial_points=0.",
+        ),
+        ({"n_initial_points": -3}, "Received: n_initial_points=-3."),
+        ({"n_initial_points": 2.5}, "Received: n_initial_points=2.5."),
+    ],
+)
+def test_bayesian_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        BayesianOptimization(seed=0, **kwargs)
+
+
+def test_get_by_name_or_instance():
+    assert isinstance(algorithms.get("bayesian"), BayesianOptimization)
+    random_search = algorithms.get("random", seed=3)
+    assert isinstance(random_search, RandomSearch) and random_search.seed == 3
+    instance = BayesianOptimization(seed=1, surrogate="RF")
+    assert algorithms.get(instance, seed=5) is instance
+    assert set(algorithms.ALGORITHMS) == {"bayesian", "random"}
+
+
+@pytest.mark.parametrize("argument", ["nope", "Bayesian", None, 3])
+def test_get_rejects_unknown_names(argument):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Tuner(algorithm=...) expects one of ['bayesian', 'random'] or an "
+            f"kh.algorithms.Algorithm instance. Received: algorithm={argument!r}."
+        ),
+    ):
+        algorithms.get(argument)
+
+
+def test_get_rejects_an_unhashable_argument_with_the_helpful_message():
+    with pytest.raises((TypeError, ValueError), match="expects one of"):
+        algorithms.get(["bayesian"])
+
+
+def test_algorithm_is_abstract():
+    with pytest.raises(TypeError, match="abstract"):
+        Algorithm(seed=0)
+
+
+# -- a user's own algorithm ------------------------------------------------------------
+
+
+class AlwaysDefaults(kh.algorithms.Algorithm):
+    """The example in base.py's docstring."""
+
+    def propose(self, space, trials, n=1, *, direction="min"):
+        seen = self.seen(space, trials)
+        values = space.defaults()
+        return [] if self.key(space, values) in seen else [values]
+
+
+class GridInOrder(Algorithm):
+    """Walks a finite space in order, using the helpers a subclass gets."""
+
+    def propose(self, space, trials, n=1, *, direction="min"):
+        seen = self.seen(space, trials)
+        proposals = []
+        for a in space["a"].values():
+            for b in space["b"].values():
+                values = {"a": a, "b": b}
+                if len(proposals) < n and self._take(space, values, seen):
+                    proposals.append(values)
+        return proposals
+
+
+def test_user_defined_algorithm_from_the_docstring():
+    space = SearchSpace(
+        [
+            kh.Int("layers", 1, 4, default=2),
+            kh.Choice("act", ["relu"]),
+            kh.Fixed("seed", 0),
+        ]
+    )
+    algorithm = AlwaysDefaults(seed=0)
+    assert algorithm.propose(space, []) == [{"layers": 2, "act": "relu", "seed": 0}]
+    done = [Trial(1, {}, "completed", score=0.5)]  # the defaults trial
+    assert algorithm.propose(space, done) == []
+    assert algorithms.get(algorithm) is algorithm
+
+
+def test_user_defined_algorithm_with_base_helpers():
+    space = _finite_space()
+    trials = _search(GridInOrder(), space, _finite_score, budget=10)
+    assert [(t.params["a"], t.params["b"]) for t in trials] == [
+        (0, "x"),
+        (0, "y"),
+        (1, "x"),
+        (1, "y"),
+        (2, "x"),
+        (2, "y"),
+    ]
+    assert GridInOrder().propose(space, trials) == []
+
+
+def test_base_helpers():
+    space = SearchSpace(
+        [kh.Float("x", 0.0, 1.0), kh.Choice("c", ["a", "b"]), kh.Fixed("seed", 0)]
+    )
+    # A key ignores Fixed values, fills in defaults and forgets float round-off.
+    assert Algorithm.key(space, {"x": 0.1 + 0.2, "c": "a"}) == Algorithm.key(
+        space, {"x": 0.3, "seed": 0}
+    )
+    other = Algorithm.key(space, {"x": 0.3, "c": "b"})
+    assert other != Algorithm.key(space, {"x": 0.3})
+    trials = [
+        Trial(1, {"x": 0.5}, "completed", score=1.0),
+        Trial(2, {"x": 0.6}, "completed", score=float("nan")),
+        Trial(3, {"x": 0.7}, "completed", score=None),
+        Trial(4, {"x": 0.8}, "failed"),
+        Trial(5, {"x": 0.9}, "running"),
+    ]
+    assert [t.id for t in Algorithm.completed(trials)] == [1]
+    assert len(RandomSearch(0).seen(space, trials)) == 5
+    rng_a, rng_b = RandomSearch(4).rng(trials), RandomSearch(4).rng(trials)
+    assert rng_a.random() == rng_b.random()
+    # The generator also depends on the length of the history.
+    shorter = RandomSearch(4).rng(trials[:2]).random()
+    assert RandomSearch(4).rng(trials).random() != shorter
