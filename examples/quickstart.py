@@ -23,19 +23,24 @@ import keras_hparams as kh  # noqa: E402
 def build_model():
     model = keras.Sequential([keras.Input((64,))])
     for i in range(kh.Int("layers", 1, 3, default=2)):
-        model.add(keras.layers.Dense(
-            kh.Int(f"units_{i}", 32, 256, step=32, default=128),
-            activation=kh.Choice("activation", ["relu", "tanh", "gelu"]),
-            kernel_initializer=kh.Choice("init", ["glorot_uniform", "he_normal"]),
-        ))
+        model.add(
+            keras.layers.Dense(
+                kh.Int(f"units_{i}", 32, 256, step=32, default=128),
+                activation=kh.Choice("activation", ["relu", "tanh", "gelu"]),
+                kernel_initializer=kh.Choice("init", ["glorot_uniform", "he_normal"]),
+            )
+        )
         model.add(keras.layers.Dropout(kh.Float("dropout", 0.0, 0.5, default=0.2)))
     model.add(keras.layers.Dense(10, activation="softmax"))
     optimizer = keras.optimizers.SGD(
         learning_rate=kh.Float("lr", 1e-3, 0.3, log=True, default=1e-2),
         momentum=kh.Float("momentum", 0.5, 0.99, default=0.9),
     )
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -46,11 +51,23 @@ def main():
         x, y, test_size=0.25, random_state=0, stratify=y
     )
 
-    tuner = kh.Tuner(build_model, objective="val_accuracy", max_trials=20,
-                     directory="hparams", project_name="quickstart", seed=0)
-    tuner.search(x_train, y_train, epochs=20, validation_split=0.2, verbose=0,
-                 batch_size=kh.Choice([16, 32, 64]),
-                 callbacks=[keras.callbacks.EarlyStopping(patience=4)])
+    tuner = kh.Tuner(
+        build_model,
+        objective="val_accuracy",
+        max_trials=20,
+        directory="hparams",
+        project_name="quickstart",
+        seed=0,
+    )
+    tuner.search(
+        x_train,
+        y_train,
+        epochs=20,
+        validation_split=0.2,
+        verbose=0,
+        batch_size=kh.Choice([16, 32, 64]),
+        callbacks=[keras.callbacks.EarlyStopping(patience=4)],
+    )
 
     print("\nBest values:")
     for name, value in tuner.best_params.items():
@@ -60,7 +77,9 @@ def main():
     path = tuner.export("hparams/quickstart_best.keras")
     model = keras.models.load_model(path)  # plain Keras, no keras_hparams needed
     accuracy = np.mean(model.predict(x_test, verbose=0).argmax(axis=1) == y_test)
-    print(f"Exported {path}; test accuracy {accuracy:.4f} on {len(y_test)} unseen digits")
+    print(
+        f"Exported {path}; test accuracy {accuracy:.4f} on {len(y_test)} unseen digits"
+    )
 
 
 if __name__ == "__main__":
