@@ -9,7 +9,8 @@ RUNNING = "running"
 COMPLETED = "completed"
 FAILED = "failed"
 INTERRUPTED = "interrupted"
-STATUSES = (RUNNING, COMPLETED, FAILED, INTERRUPTED)
+PRUNED = "pruned"
+STATUSES = (RUNNING, COMPLETED, FAILED, INTERRUPTED, PRUNED)
 
 
 @dataclasses.dataclass
@@ -20,7 +21,8 @@ class Trial:
         id: int, 1 for the first trial of a project.
         params: dict, the values the trial's model used, by hyperparameter name (only
             the dimensions active in its build, plus tuned fit arguments).
-        status: str, one of `"running"`, `"completed"`, `"failed"`, `"interrupted"`.
+        status: str, one of `"running"`, `"completed"`, `"failed"`, `"interrupted"`,
+            `"pruned"` (stopped early by a pruner; its score is its best epoch so far).
         score: float or None, the objective at the trial's best epoch.
         best_epoch: int or None, that epoch (0-based).
         history: list of dicts, the metrics Keras reported at each epoch.
@@ -40,7 +42,7 @@ class Trial:
 
     @property
     def finished(self) -> bool:
-        return self.status in (COMPLETED, FAILED)
+        return self.status in (COMPLETED, FAILED, PRUNED)
 
     @property
     def seconds(self) -> float | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import os
 import shutil
 import time
@@ -20,6 +19,7 @@ import keras
 import numpy as np
 
 from keras_hparams import algorithms, checkpoints
+from keras_hparams.callbacks import for_trial as trial_callbacks
 from keras_hparams.errors import (
     FailedTrialError,
     FatalError,
@@ -29,6 +29,7 @@ from keras_hparams.errors import (
 from keras_hparams.objective import Objective
 from keras_hparams.progress import Progress, format_params, format_value
 from keras_hparams.recorder import TrialRecorder
+from keras_hparams.results import SearchResults
 from keras_hparams.space import Dimension, SearchSpace
 from keras_hparams.storage import DATABASE_NAME, TrialStore
 from keras_hparams.trial import COMPLETED, FAILED, INTERRUPTED, RUNNING, Trial
@@ -55,7 +56,7 @@ _OWN_FILES = {
 _MAX_REPEATS = 100
 
 
-class Tuner:
+class Tuner(SearchResults):
     """Searches the hyperparameters of a model-building function.
 
     Args:
@@ -140,7 +141,6 @@ class Tuner:
         self._store = TrialStore(self.project_directory)
         self._check_objective()
         self.space = SearchSpace.from_config(self._store.get_meta("space") or [])
-        self._fit_names: set[str] = set()
         self._repeats: list[Trial] = []
 
     # -- results --------------------------------------------------------------
@@ -149,27 +149,6 @@ class Tuner:
         """Every trial of the project, by id, as stored."""
         return self._store.trials()
 
-    @property
-    def best_trial(self) -> Trial:
-        """The completed trial with the best score (the earliest among equals)."""
-        completed = [t for t in self.trials if t.status == COMPLETED]
-        if not completed:
-            raise RuntimeError(
-                f"No completed trial in {self.project_directory} yet: "
-                "run search() first."
-            )
-        return self._rank(completed)[0]
-
-    @property
-    def best_params(self) -> dict[str, Any]:
-        """The best trial's values, by hyperparameter name."""
-        return dict(self.best_trial.params)
-
-    @property
-    def best_score(self) -> float:
-        """The best trial's score: its best epoch's value of the objective."""
-        return self.best_trial.score
-
     def best_model(self) -> keras.Model:
         """The best trial's model with the weights of its best epoch, compiled."""
         trial = self.best_trial
@@ -177,47 +156,16 @@ class Tuner:
         if not checkpoint.exists():
             raise FileNotFoundError(
                 f"No checkpoint was kept for the best trial ({trial.id}) at "
-                f"{checkpoint}."
-                " Tuner(keep_checkpoints=0) keeps none; rebuild it with "
-                "build(tuner.best_params) and train it instead."
+                f"{checkpoint}. Tuner(keep_checkpoints=0) keeps none; rebuild it "
+                "with build(tuner.best_params) and train it instead."
             )
-        model_params = {
-            k: v
-            for k, v in trial.params.items()
-            if k not in self._fit_names and k in self.builder.space
-        }
-        model = self.builder.build(model_params)
+        # A context, not build(): the values include tuned fit arguments.
+        context = BuildContext(self.builder.space, trial.params)
+        model = self.builder.build_in(context)
         # The checkpoint holds the optimizer's state too: build it so that it loads.
         model.optimizer.build(model.trainable_variables)
         model.load_weights(checkpoint)
         return model
-
-    def export(self, path: str | os.PathLike) -> Path:
-        """Writes the best model to a `.keras` file that plain Keras loads.
-
-        The best values are written beside it as `<name>.params.json`.
-
-        Args:
-            path: str or path ending in `.keras`.
-
-        Returns:
-            The path written.
-        """
-        path = Path(path)
-        if path.suffix != ".keras":
-            raise ValueError(
-                f"Tuner.export() writes a .keras file. Received: path={str(path)!r}."
-            )
-        trial = self.best_trial
-        self.best_model().save(path)
-        details = {
-            "trial": trial.id,
-            "objective": self.objective.get_config(),
-            "score": trial.score,
-            "params": trial.params,
-        }
-        path.with_suffix(".params.json").write_text(json.dumps(details, indent=2))
-        return path
 
     # -- search ---------------------------------------------------------------
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
@@ -231,7 +179,6 @@ class Tuner:
         callbacks = _check_callbacks(fit_kwargs.pop("callbacks", None))
         with self._store.locked():
             self._merge_space(fit_space)
-            self._fit_names = set(fit_space.names)
             progress = Progress(self.verbose, self.max_trials)
             self._announce(progress)
             self._loop(progress, fit_space, fit_args, fit_kwargs, callbacks)
@@ -305,7 +252,9 @@ class Tuner:
                 self._store.write(trial)
                 progress.trial_started(trial)
                 kwargs = {**fit_kwargs, **{n: trial.params[n] for n in fit_space.names}}
-                kwargs["callbacks"] = [copy.deepcopy(c) for c in callbacks] + [recorder]
+                kwargs["callbacks"] = trial_callbacks(
+                    callbacks, trial, self.project_directory
+                ) + [recorder]
                 model.fit(*fit_args, **kwargs)
             self._score(trial, recorder, model)
         except KeyboardInterrupt:
@@ -385,12 +334,7 @@ class Tuner:
             checkpoints.save(model, self.project_directory, trial.id)
         # The row is written after the checkpoint: a completed row implies its file.
         self._store.write(trial)
-        kept = {
-            t.id
-            for t in self._rank([t for t in self.trials if t.status == COMPLETED])[
-                : self.keep_checkpoints
-            ]
-        }
+        kept = {t.id for t in self.ranked_trials()[: self.keep_checkpoints]}
         checkpoints.keep_only(self.project_directory, kept)
 
     def _end(self, trial, status, error, recorder=None) -> None:
@@ -401,15 +345,8 @@ class Tuner:
 
     # -- helpers --------------------------------------------------------------
     def _keeps_checkpoint(self, trial: Trial) -> bool:
-        completed = [
-            t for t in self.trials if t.status == COMPLETED and t.id != trial.id
-        ]
-        ranked = self._rank(completed + [trial])
-        return trial in ranked[: self.keep_checkpoints]
-
-    def _rank(self, trials: list[Trial]) -> list[Trial]:
-        sign = 1 if self.objective.direction == "min" else -1
-        return sorted(trials, key=lambda t: (sign * t.score, t.id))
+        others = [t for t in self.trials if t.id != trial.id]
+        return trial in self.ranked_trials(others + [trial])[: self.keep_checkpoints]
 
     def _best_or_none(self) -> Trial | None:
         try:

@@ -443,6 +443,41 @@ def test_best_model_has_the_best_epoch_weights(builder, digits, tmp_path):
     assert accuracy == pytest.approx(tuner.best_score, abs=1e-6)
 
 
+def build_without_defaults():
+    """A builder whose default (4 units) fails, so the best trial is never it."""
+
+    @kh.tunable
+    def build_model():
+        units = kh.Choice("units", [4, 8, 16])
+        if units == 4:
+            raise ValueError("4 units are not allowed")
+        model = keras.Sequential(
+            [
+                keras.Input((64,)),
+                keras.layers.Dense(units),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    return build_model
+
+
+def test_best_model_of_a_reopened_search(digits, tmp_path):
+    # As in a new process: the builder has found no dimension yet, and the best
+    # values include a tuned fit argument that the builder does not use.
+    x, y = digits
+    first = make_tuner(build_without_defaults(), tmp_path, max_trials=3)
+    first.search(
+        x, y, epochs=1, validation_split=0.25, verbose=0, batch_size=kh.Choice([16, 32])
+    )
+    assert first.best_params["units"] != 4
+    reopened = make_tuner(build_without_defaults(), tmp_path)
+    expected = first.best_model().predict(x, verbose=0)
+    np.testing.assert_allclose(reopened.best_model().predict(x, verbose=0), expected)
+
+
 def test_only_the_best_trials_keep_checkpoints(builder, digits, tmp_path):
     tuner = make_tuner(
         builder, tmp_path, max_trials=5, keep_checkpoints=2, algorithm="random"
