@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -20,12 +21,21 @@ class TrialRecorder(keras.callbacks.Callback):
     Args:
         objective: the search's Objective.
         keep_weights: bool, whether to copy the weights at each improving epoch.
+        prune: None, or `prune(epoch, value) -> bool`: asked at each epoch's end
+            with the objective's value; `True` stops the training.
     """
 
-    def __init__(self, objective: Objective, keep_weights: bool = True) -> None:
+    def __init__(
+        self,
+        objective: Objective,
+        keep_weights: bool = True,
+        prune: Callable[[int, float], bool] | None = None,
+    ) -> None:
         super().__init__()
         self.objective = objective
         self.keep_weights = keep_weights
+        self.prune = prune
+        self.pruned_at: int | None = None
         self.history: list[dict[str, float]] = []
         self.best_epoch: int | None = None
         self.best_weights: list[Any] | None = None
@@ -51,6 +61,9 @@ class TrialRecorder(keras.callbacks.Callback):
             self.best_epoch = len(self.history) - 1
             if self.keep_weights:
                 self.best_weights = self.model.get_weights()
+        if self.prune is not None and self.prune(epoch, logs[name]):
+            self.pruned_at = epoch + 1
+            self.model.stop_training = True
 
 
 def _is_scalar(value: Any) -> bool:

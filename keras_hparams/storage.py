@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS trials (
     history TEXT NOT NULL,
     started REAL,
     ended REAL,
-    error TEXT
+    error TEXT,
+    extra TEXT NOT NULL DEFAULT '{}'
 );
 """
 _COLUMNS = (
@@ -47,6 +48,7 @@ _COLUMNS = (
     "started",
     "ended",
     "error",
+    "extra",
 )
 
 
@@ -96,6 +98,7 @@ class TrialStore:
         self._connection.execute("PRAGMA synchronous=FULL")
         with self._connection:
             self._connection.executescript(_SCHEMA)
+            self._add_missing_columns()
         version = self.get_meta("schema_version")
         if version is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
@@ -103,6 +106,14 @@ class TrialStore:
             raise ValueError(
                 f"{self.path} was written by schema version {version}; this version of "
                 f"keras-hparams reads version {SCHEMA_VERSION}."
+            )
+
+    def _add_missing_columns(self) -> None:
+        # Databases written before a column existed get it with its default.
+        have = {row[1] for row in self._connection.execute("PRAGMA table_info(trials)")}
+        if "extra" not in have:
+            self._connection.execute(
+                "ALTER TABLE trials ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'"
             )
 
     def close(self) -> None:
@@ -174,6 +185,7 @@ class TrialStore:
             trial.started,
             trial.ended,
             trial.error,
+            _to_json(trial.extra),
         )
         with self._connection:
             self._connection.execute(
@@ -181,6 +193,11 @@ class TrialStore:
                 f"VALUES ({', '.join('?' * len(_COLUMNS))})",
                 row,
             )
+
+    def delete(self, trial_id: int) -> None:
+        """Removes a trial's row (one that turned out to repeat a finished trial)."""
+        with self._connection:
+            self._connection.execute("DELETE FROM trials WHERE id = ?", (trial_id,))
 
     def trials(self) -> list[Trial]:
         """Every trial, by id."""
@@ -200,4 +217,5 @@ class TrialStore:
         values = dict(zip(_COLUMNS, row, strict=True))
         values["params"] = json.loads(values["params"])
         values["history"] = json.loads(values["history"])
+        values["extra"] = json.loads(values["extra"])
         return Trial(**values)

@@ -10,7 +10,8 @@ COMPLETED = "completed"
 FAILED = "failed"
 INTERRUPTED = "interrupted"
 PRUNED = "pruned"
-STATUSES = (RUNNING, COMPLETED, FAILED, INTERRUPTED, PRUNED)
+TIMED_OUT = "timed_out"
+STATUSES = (RUNNING, COMPLETED, FAILED, INTERRUPTED, PRUNED, TIMED_OUT)
 
 
 @dataclasses.dataclass
@@ -22,12 +23,15 @@ class Trial:
         params: dict, the values the trial's model used, by hyperparameter name (only
             the dimensions active in its build, plus tuned fit arguments).
         status: str, one of `"running"`, `"completed"`, `"failed"`, `"interrupted"`,
-            `"pruned"` (stopped early by a pruner; its score is its best epoch so far).
+            `"pruned"` (stopped early by a pruner; its score is its best epoch so far),
+            `"timed_out"` (stopped at `trial_timeout`; likewise).
         score: float or None, the objective at the trial's best epoch.
         best_epoch: int or None, that epoch (0-based).
         history: list of dicts, the metrics Keras reported at each epoch.
         started, ended: float or None, times as seconds since the epoch.
         error: str or None, why the trial failed.
+        extra: dict, details some options add: `"scores"` (one per cross-validation
+            fold or execution, whose mean is `score`), `"pruned_at"`, `"timeout"`.
     """
 
     id: int
@@ -39,10 +43,11 @@ class Trial:
     started: float | None = None
     ended: float | None = None
     error: str | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
-        return self.status in (COMPLETED, FAILED, PRUNED)
+        return self.status in (COMPLETED, FAILED, PRUNED, TIMED_OUT)
 
     @property
     def seconds(self) -> float | None:

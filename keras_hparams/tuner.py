@@ -7,8 +7,6 @@ among the best few, and record it. The tuner knows nothing about scikit-optimize
 
 from __future__ import annotations
 
-import copy
-import inspect
 import os
 import shutil
 import time
@@ -18,32 +16,23 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_hparams import algorithms, checkpoints
-from keras_hparams.callbacks import for_trial as trial_callbacks
+from keras_hparams import algorithms, checkpoints, fit_arguments
 from keras_hparams.errors import (
     FailedTrialError,
     FatalError,
     SearchSpaceMismatchError,
     TooManyFailuresError,
 )
+from keras_hparams.fit_arguments import FitPlan
 from keras_hparams.objective import Objective
 from keras_hparams.progress import Progress, format_params, format_value
-from keras_hparams.recorder import TrialRecorder
 from keras_hparams.results import SearchResults
+from keras_hparams.runner import TrialResult, TrialRunner
 from keras_hparams.space import Dimension, SearchSpace
 from keras_hparams.storage import DATABASE_NAME, TrialStore
 from keras_hparams.trial import COMPLETED, FAILED, INTERRUPTED, RUNNING, Trial
 from keras_hparams.tunable import BuildContext, as_builder
 
-_FIT_PARAMETERS = set(inspect.signature(keras.Model.fit).parameters) - {"self"}
-_UNTUNABLE_FIT_ARGUMENTS = {
-    "x",
-    "y",
-    "validation_data",
-    "callbacks",
-    "sample_weight",
-    "class_weight",
-}
 # What keras-hparams writes in a project directory; overwrite=True deletes only these.
 _OWN_FILES = {
     DATABASE_NAME,
@@ -79,6 +68,17 @@ class Tuner(SearchResults):
             Defaults to `3`.
         keep_checkpoints: int, how many of the best trials keep their best-epoch model
             file. Defaults to `3`.
+        executions_per_trial: int, trainings of each set of values, from fresh
+            weights; the score is their mean. Defaults to `1`.
+        cv: int or None, scores each trial by `cv`-fold cross-validation on the
+            in-memory arrays given to `search()`: the mean of the folds' scores, their
+            spread kept in `trial.extra`. The objective must be a `val_` metric.
+            Defaults to `None`.
+        pruner: None (default), `"median"`, `"asha"`, or a pruner object from
+            `keras_hparams.pruners`: stops a trial at an epoch where it is clearly
+            worse than other trials were at that epoch; it is recorded as pruned.
+        trial_timeout: seconds, or None (default): a trial still training after that
+            stops at the end of its current batch and is recorded as timed out.
         verbose: int, `1` prints a line per trial, `0` nothing. Keras's own epoch
             output follows the `verbose` argument of `search` as it does for `fit`.
 
@@ -106,6 +106,10 @@ class Tuner(SearchResults):
         seed: int | None = None,
         max_consecutive_failures: int = 3,
         keep_checkpoints: int = 3,
+        executions_per_trial: int = 1,
+        cv: int | None = None,
+        pruner: Any = None,
+        trial_timeout: float | None = None,
         verbose: int = 1,
     ) -> None:
         self.builder = as_builder(hypermodel)
@@ -113,8 +117,26 @@ class Tuner(SearchResults):
         _check_int("max_trials", max_trials, minimum=1)
         _check_int("max_consecutive_failures", max_consecutive_failures, minimum=1)
         _check_int("keep_checkpoints", keep_checkpoints, minimum=0)
+        _check_int("executions_per_trial", executions_per_trial, minimum=1)
+        if cv is not None:
+            _check_int("cv", cv, minimum=2)
+            if not self.objective.name.startswith("val_"):
+                raise ValueError(
+                    f"Tuner(cv={cv}) scores each fold on its held-out part, so the "
+                    "objective must be a validation metric such as 'val_loss'. "
+                    f"Received: objective={self.objective.name!r}."
+                )
         if seed is not None:
             _check_int("seed", seed, minimum=0)
+        if trial_timeout is not None and (
+            isinstance(trial_timeout, bool)
+            or not isinstance(trial_timeout, (int, float))
+            or trial_timeout <= 0
+        ):
+            raise ValueError(
+                "Tuner(trial_timeout=...) expects a positive number of seconds or "
+                f"None. Received: {trial_timeout!r}."
+            )
         if verbose not in (0, 1, 2):
             raise ValueError(
                 f"Tuner(verbose=...) expects 0, 1 or 2. Received: {verbose!r}."
@@ -126,14 +148,24 @@ class Tuner(SearchResults):
         ):
             raise ValueError(
                 "Tuner(project_name=...) expects a folder name without path "
-                "separators. "
-                f"Received: {project_name!r}."
+                f"separators. Received: {project_name!r}."
             )
         self.max_trials = max_trials
         self.seed = seed
         self.algorithm = algorithms.get(algorithm, seed)
+        self.pruner = _get_pruner(pruner)
+        if self.pruner is not None and (cv or executions_per_trial > 1):
+            raise ValueError(
+                "A pruner compares one training per trial at each epoch, so it cannot "
+                "be combined with cv or executions_per_trial > 1 yet. Received: "
+                f"pruner={pruner!r}, cv={cv!r}, "
+                f"executions_per_trial={executions_per_trial!r}."
+            )
         self.max_consecutive_failures = max_consecutive_failures
         self.keep_checkpoints = keep_checkpoints
+        self.executions_per_trial = executions_per_trial
+        self.cv = cv
+        self.trial_timeout = trial_timeout
         self.verbose = verbose
         self.project_directory = Path(directory) / project_name
         if overwrite:
@@ -168,6 +200,26 @@ class Tuner(SearchResults):
         return model
 
     # -- search ---------------------------------------------------------------
+    def enqueue(self, params: dict[str, Any]) -> None:
+        """Runs a trial with `params` before the algorithm proposes anything more.
+
+        Values left out take their defaults. Enqueued trials count toward
+        `max_trials`, are kept in the project (a resumed search still runs them),
+        and teach the algorithm like any other trial.
+
+        Args:
+            params: dict, hyperparameter values by name.
+        """
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            raise TypeError(
+                "Tuner.enqueue() expects a dict of values by hyperparameter name. "
+                f"Received: {params!r}."
+            )
+        for space in (self.space, self.builder.space):
+            space.check_values(params, argument="Tuner.enqueue()")
+        queue = self._store.get_meta("queue") or []
+        self._store.set_meta("queue", queue + [dict(params)])
+
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
         """Runs trials until the project has `max_trials` of them.
 
@@ -175,15 +227,21 @@ class Tuner(SearchResults):
         argument (`batch_size=kh.Choice([32, 64])`) tunes it, named after the keyword.
         The user's callbacks are copied for each trial.
         """
-        fit_space, fit_kwargs = _split_fit_markers(fit_args, fit_kwargs)
-        callbacks = _check_callbacks(fit_kwargs.pop("callbacks", None))
+        plan = fit_arguments.plan(
+            fit_args,
+            fit_kwargs,
+            cv=self.cv,
+            executions=self.executions_per_trial,
+            seed=self.seed,
+        )
         with self._store.locked():
-            self._merge_space(fit_space)
+            for dimension in plan.space:
+                self._add_dimension(dimension)
             progress = Progress(self.verbose, self.max_trials)
             self._announce(progress)
-            self._loop(progress, fit_space, fit_args, fit_kwargs, callbacks)
+            self._loop(progress, plan)
 
-    def _loop(self, progress, fit_space, fit_args, fit_kwargs, callbacks) -> None:
+    def _loop(self, progress: Progress, plan: FitPlan) -> None:
         failures: list[str] = []
         while True:
             trials = self.trials
@@ -193,20 +251,17 @@ class Tuner(SearchResults):
             trial, rng = self._next_trial(trials, pending, progress)
             if trial is None:
                 break
-            self._run_trial(
-                trial, rng, fit_space, fit_args, fit_kwargs, callbacks, progress
-            )
+            self._run_trial(trial, rng, plan, progress)
             if trial.status == FAILED:
                 failures.append(f"trial {trial.id}: {trial.error}")
                 if len(failures) >= self.max_consecutive_failures:
                     raise TooManyFailuresError(
                         f"{len(failures)} trials failed in a row, so the search "
-                        "stopped. "
-                        "The last errors:\n  " + "\n  ".join(failures)
+                        "stopped. The last errors:\n  " + "\n  ".join(failures)
                     )
-            elif trial.status == COMPLETED:
+            elif trial.status != RUNNING:  # not a repeat
                 failures.clear()
-        if self.verbose and any(t.status == COMPLETED for t in self.trials):
+        if self.verbose and self.ranked_trials():
             best = self.best_trial
             progress.print(
                 f"Search done. Best {self.objective.name}={format_value(best.score)} "
@@ -214,50 +269,57 @@ class Tuner(SearchResults):
             )
 
     def _next_trial(self, trials, pending, progress):
-        """The next trial to run (an interrupted one first), or None when exhausted."""
+        """The next trial: an interrupted one, an enqueued one, the defaults, or the
+        algorithm's proposal; None when the space is exhausted."""
         if pending:
-            trial = pending[0]
-            return trial, self._rng(trial.id)
+            return pending[0], self._rng(pending[0].id)
         trial_id = self._store.next_id()
+        queue = self._store.get_meta("queue") or []
+        if queue:
+            self._store.set_meta("queue", queue[1:])
+            return Trial(id=trial_id, params=queue[0]), None
         if not trials:  # the first trial runs the code's own defaults
             return Trial(id=trial_id, params={}), None
-        history = trials + self._repeats
         proposals = self.algorithm.propose(
-            self.space, history, 1, direction=self.objective.direction
+            self.space, trials + self._repeats, 1, direction=self.objective.direction
         )
         if not proposals or len(self._repeats) >= _MAX_REPEATS:
             progress.print(
-                f"The search space is exhausted: every set of values has been tried "
+                "The search space is exhausted: every set of values has been tried "
                 f"({len(trials)} trials)."
             )
             return None, None
         return Trial(id=trial_id, params=proposals[0]), self._rng(trial_id)
 
-    def _run_trial(
-        self, trial, rng, fit_space, fit_args, fit_kwargs, callbacks, progress
-    ) -> None:
+    def _run_trial(self, trial: Trial, rng, plan: FitPlan, progress: Progress) -> None:
         keras.backend.clear_session()  # frees the last trial's graph; collects garbage
         if self.seed is not None:
             keras.utils.set_random_seed((self.seed * 100_003 + trial.id) % 2**32)
         trial.started, trial.status, trial.error = time.time(), RUNNING, None
-        context = BuildContext(self.builder.space, trial.params, rng)
-        recorder = TrialRecorder(self.objective, keep_weights=self.keep_checkpoints > 0)
+        trial.history, trial.extra = [], {}
+        self._store.write(trial)  # before the build: a kill there reruns this trial
+        proposed = dict(trial.params)
+        context = BuildContext(self.builder.space, proposed, rng)
+        runner = self._runner(trial)
         try:
             with context.activate():
                 model = _check_model(self.builder.build_in(context))
-                proposed = trial.params
-                trial.params = self._trial_params(context, fit_space, proposed, rng)
+                trial.params = self._trial_params(context, plan.space, proposed, rng)
                 if self._is_repeat(trial, proposed):
+                    self._store.delete(trial.id)
                     return
                 self._store.write(trial)
                 progress.trial_started(trial)
-                kwargs = {**fit_kwargs, **{n: trial.params[n] for n in fit_space.names}}
-                kwargs["callbacks"] = trial_callbacks(
-                    callbacks, trial, self.project_directory
-                ) + [recorder]
-                model.fit(*fit_args, **kwargs)
-            self._score(trial, recorder, model)
+                result = runner.run(
+                    trial,
+                    model,
+                    lambda: _check_model(self.builder.build_in(context)),
+                    plan,
+                    self.project_directory,
+                )
+            self._record(trial, result)
         except KeyboardInterrupt:
+            trial.history = runner.history
             self._end(trial, INTERRUPTED, "interrupted by the user (KeyboardInterrupt)")
             progress.print(
                 f"Search interrupted during trial {trial.id}; "
@@ -265,17 +327,29 @@ class Tuner(SearchResults):
             )
             raise
         except SearchSpaceMismatchError:
+            self._store.delete(trial.id)
             raise
         except FatalError as error:
-            self._end(trial, FAILED, _message(error), recorder)
+            trial.history = runner.history
+            self._end(trial, FAILED, _message(error))
             raise
         except Exception as error:  # noqa: BLE001 - a trial's failure must not end the search
-            trial.params = {**trial.params, **context.active}
-            self._end(trial, FAILED, _message(error), recorder)
-        finally:
-            recorder.best_weights = None
-        if trial.status in (COMPLETED, FAILED):
-            progress.trial_ended(trial, self._best_or_none(), self.objective.name)
+            trial.params = {**proposed, **context.active}
+            trial.history = runner.history
+            self._end(trial, FAILED, _message(error))
+        progress.trial_ended(trial, self._best_or_none(), self.objective.name)
+
+    def _runner(self, trial: Trial) -> TrialRunner:
+        prune = None
+        if self.pruner is not None:
+            others = [t for t in self.trials if t.finished and t.id != trial.id]
+            prune = self.pruner.for_trial(others, self.objective)
+        return TrialRunner(
+            self.objective,
+            keep_weights=self.keep_checkpoints > 0,
+            timeout=self.trial_timeout,
+            prune=prune,
+        )
 
     def _trial_params(self, context, fit_space, proposed, rng) -> dict[str, Any]:
         """The values the trial really used: active model dimensions and fit values."""
@@ -315,32 +389,19 @@ class Tuner(SearchResults):
                 return True
         return False
 
-    def _score(self, trial: Trial, recorder: TrialRecorder, model: keras.Model) -> None:
-        if recorder.diverged:
-            raise FailedTrialError(f"Training diverged: {recorder.diverged}.")
-        best = recorder.best_epoch
-        if best is None:
-            raise FailedTrialError(
-                f"No epoch reported a finite {self.objective.name} "
-                "(did fit run any epoch?)."
-            )
-        trial.score = recorder.history[best][self.objective.name]
-        trial.best_epoch = best
-        trial.history = recorder.history
-        trial.status = COMPLETED
-        trial.ended = time.time()
-        if recorder.best_weights is not None and self._keeps_checkpoint(trial):
-            model.set_weights(recorder.best_weights)
-            checkpoints.save(model, self.project_directory, trial.id)
+    def _record(self, trial: Trial, result: TrialResult) -> None:
+        trial.status, trial.score = result.status, result.score
+        trial.best_epoch, trial.history = result.best_epoch, result.history
+        trial.extra, trial.ended = result.extra, time.time()
+        if result.best_model is not None and self._keeps_checkpoint(trial):
+            checkpoints.save(result.best_model, self.project_directory, trial.id)
         # The row is written after the checkpoint: a completed row implies its file.
         self._store.write(trial)
         kept = {t.id for t in self.ranked_trials()[: self.keep_checkpoints]}
         checkpoints.keep_only(self.project_directory, kept)
 
-    def _end(self, trial, status, error, recorder=None) -> None:
+    def _end(self, trial: Trial, status: str, error: str) -> None:
         trial.status, trial.error, trial.ended = status, error, time.time()
-        if recorder is not None:
-            trial.history = recorder.history
         self._store.write(trial)
 
     # -- helpers --------------------------------------------------------------
@@ -349,10 +410,8 @@ class Tuner(SearchResults):
         return trial in self.ranked_trials(others + [trial])[: self.keep_checkpoints]
 
     def _best_or_none(self) -> Trial | None:
-        try:
-            return self.best_trial
-        except RuntimeError:
-            return None
+        ranked = self.ranked_trials()
+        return ranked[0] if ranked else None
 
     def _rng(self, trial_id: int) -> np.random.Generator:
         if self.seed is None:
@@ -409,55 +468,12 @@ def _check_int(argument: str, value: Any, minimum: int) -> None:
         )
 
 
-def _split_fit_markers(fit_args: tuple, fit_kwargs: dict) -> tuple[SearchSpace, dict]:
-    """Separates the tuned `fit` keyword arguments from the fixed ones."""
-    for position, value in enumerate(fit_args):
-        if isinstance(value, Dimension):
-            raise ValueError(
-                f"search() got a marker as positional argument {position}: {value!r}. "
-                "Tune fit arguments by keyword, e.g. batch_size=kh.Choice([32, 64])."
-            )
-    unknown = sorted(set(fit_kwargs) - _FIT_PARAMETERS)
-    if unknown:
-        raise TypeError(
-            f"search() takes the arguments of model.fit. Received unknown: {unknown}. "
-            f"Accepted: {sorted(_FIT_PARAMETERS)}."
-        )
-    space, fixed = SearchSpace(), {}
-    for name, value in fit_kwargs.items():
-        if not isinstance(value, Dimension):
-            fixed[name] = value
-        elif name in _UNTUNABLE_FIT_ARGUMENTS:
-            raise ValueError(
-                f"search() cannot tune {name}=; markers are accepted for fit's "
-                f"settings such as batch_size, epochs or validation_split. "
-                f"Received: {name}={value!r}."
-            )
-        else:
-            space.add(value if value.name is not None else value.named(name))
-    return space, fixed
+def _get_pruner(pruner: Any) -> Any:
+    if pruner is None:
+        return None
+    from keras_hparams import pruners
 
-
-def _check_callbacks(callbacks: Any) -> list[keras.callbacks.Callback]:
-    if callbacks is None:
-        return []
-    if isinstance(callbacks, keras.callbacks.Callback):
-        callbacks = [callbacks]
-    callbacks = list(callbacks)
-    for callback in callbacks:
-        if not isinstance(callback, keras.callbacks.Callback):
-            raise TypeError(
-                "search(callbacks=...) expects keras.callbacks.Callback instances. "
-                f"Received: {callback!r}."
-            )
-        try:
-            copy.deepcopy(callback)
-        except Exception as error:  # noqa: BLE001 - reported with the callback's name
-            raise TypeError(
-                f"search() copies each callback for every trial, and {callback!r} "
-                f"cannot be copied: {error}"
-            ) from error
-    return callbacks
+    return pruners.get(pruner)
 
 
 def _check_model(model: Any) -> keras.Model:

@@ -1,5 +1,6 @@
 import math
 import sqlite3
+import time
 
 import keras
 import numpy as np
@@ -594,3 +595,104 @@ def test_search_space_is_saved_in_the_store(builder, digits, tmp_path):
     assert reopened.space["lr"] == kh.Float("lr", 1e-3, 1e-1, log=True, default=1e-2)
     assert all(math.isfinite(t.score) for t in reopened.trials)
     assert np.isclose(reopened.best_score, max(t.score for t in reopened.trials))
+
+
+def test_enqueued_values_run_first_and_persist(builder, digits, tmp_path):
+    tuner = make_tuner(builder, tmp_path, max_trials=3)
+    tuner.enqueue({"layers": 2, "units_0": 16, "units_1": 4})
+    make_tuner(builder, tmp_path).enqueue({"lr": 0.05})  # kept in the project
+    search(tuner, digits, epochs=1)
+    trials = tuner.trials
+    assert trials[0].params == {
+        "layers": 2,
+        "units_0": 16,
+        "act": "relu",
+        "units_1": 4,
+        "lr": 0.01,
+    }
+    assert trials[1].params == {"layers": 1, "units_0": 8, "act": "relu", "lr": 0.05}
+    assert len(trials) == 3  # then the algorithm; no separate defaults trial
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ([("lr", 0.1)], TypeError, "expects a dict of values by hyperparameter name"),
+        ({"units_0": 5}, ValueError, r"In Tuner.enqueue\(\), 5 is not a value of"),
+    ],
+)
+def test_enqueue_errors(builder, tmp_path, params, error, match):
+    builder()  # finds the dimensions, so values can be checked
+    with pytest.raises(error, match=match):
+        make_tuner(builder, tmp_path).enqueue(params)
+
+
+def test_executions_per_trial_average_fresh_trainings(builder, digits, tmp_path):
+    CountFits.fits = 0
+    tuner = make_tuner(builder, tmp_path, max_trials=2, executions_per_trial=2)
+    search(tuner, digits, epochs=2, callbacks=[CountFits()])
+    assert CountFits.fits == 4
+    for trial in tuner.trials:
+        scores = trial.extra["scores"]
+        assert len(scores) == 2
+        assert trial.score == pytest.approx(np.mean(scores))
+        assert trial.extra["score_std"] == pytest.approx(np.std(scores))
+    assert tuner.best_model().compiled
+
+
+def test_cross_validation_scores_by_the_mean_of_folds(builder, digits, tmp_path):
+    x, y = digits
+    CountFits.fits = 0
+    tuner = make_tuner(builder, tmp_path, max_trials=2, cv=3)
+    tuner.search(x, y, epochs=2, verbose=0, callbacks=[CountFits()])
+    assert CountFits.fits == 6
+    for trial in tuner.trials:
+        assert len(trial.extra["scores"]) == 3
+        assert trial.score == pytest.approx(np.mean(trial.extra["scores"]))
+        assert len(trial.history) == 2 and "val_accuracy" in trial.history[0]
+
+
+def test_cross_validation_needs_a_validation_objective(builder, tmp_path):
+    with pytest.raises(ValueError, match=r"objective must be a validation metric"):
+        make_tuner(builder, tmp_path, objective="accuracy", cv=3)
+
+
+class SlowBatches(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(0.05)
+
+
+def test_trial_timeout_stops_and_records_the_trial(builder, digits, tmp_path):
+    tuner = make_tuner(builder, tmp_path, max_trials=2, trial_timeout=1.0)
+    # 225 rows / batch 16 = 15 batches of 0.05 s: an epoch takes about 0.75 s.
+    search(tuner, digits, epochs=8, batch_size=16, callbacks=[SlowBatches()])
+    for trial in tuner.trials:
+        assert trial.status == "timed_out"
+        assert 1 <= len(trial.history) < 8
+        assert trial.extra["timeout"] == 1.0
+        assert trial.score == max(h["val_accuracy"] for h in trial.history)
+        assert trial.seconds < 5
+
+
+def test_trial_timeout_in_the_first_epoch_keeps_that_epoch(builder, digits, tmp_path):
+    # Keras ends the epoch it stops in (validation included), so it is recorded.
+    tuner = make_tuner(builder, tmp_path, max_trials=1, trial_timeout=0.01)
+    search(tuner, digits, epochs=3, batch_size=8, callbacks=[SlowBatches()])
+    (trial,) = tuner.trials
+    assert trial.status == "timed_out"
+    assert len(trial.history) == 1
+    assert trial.seconds < 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"executions_per_trial": 0}, "executions_per_trial"),
+        ({"cv": 1}, r"cv=...\) expects an integer >= 2"),
+        ({"trial_timeout": -1}, r"trial_timeout=...\) expects a positive number"),
+        ({"trial_timeout": True}, "trial_timeout"),
+    ],
+)
+def test_bad_option_values(builder, tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_tuner(builder, tmp_path, **kwargs)

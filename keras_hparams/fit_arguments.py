@@ -1,0 +1,160 @@
+"""What `search()` takes: `model.fit`'s arguments, checked, the tuned ones split off.
+
+`FitPlan.calls(params)` gives the `fit` calls of one trial: one, or one per
+cross-validation fold, each repeated `executions` times.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_hparams.space import Dimension, SearchSpace
+
+FIT_PARAMETERS = set(inspect.signature(keras.Model.fit).parameters) - {"self"}
+_UNTUNABLE = {"x", "y", "validation_data", "callbacks", "sample_weight", "class_weight"}
+_DATA = ("x", "y", "sample_weight")
+
+
+@dataclasses.dataclass
+class FitPlan:
+    """The checked arguments of `search()`.
+
+    Attributes:
+        space: the tuned `fit` arguments, as dimensions.
+        args, kwargs: the fixed `fit` arguments (callbacks removed).
+        callbacks: the user's callbacks, copied for each trial.
+        folds: None, or the (train, validation) index arrays of each fold.
+        executions: trainings of each fold (or of the whole data).
+    """
+
+    space: SearchSpace
+    args: tuple
+    kwargs: dict[str, Any]
+    callbacks: list[keras.callbacks.Callback]
+    folds: list[tuple[np.ndarray, np.ndarray]] | None = None
+    executions: int = 1
+
+    @property
+    def runs(self) -> int:
+        return (len(self.folds) if self.folds else 1) * self.executions
+
+    def calls(self, params: dict[str, Any]) -> list[tuple[tuple, dict[str, Any]]]:
+        """The `(args, kwargs)` of each `fit` call of a trial with `params`."""
+        kwargs = {**self.kwargs, **{n: params[n] for n in self.space.names}}
+        if not self.folds:
+            return [(self.args, kwargs)] * self.executions
+        data = dict(zip(_DATA, self.args, strict=False))
+        data.update({k: kwargs.pop(k) for k in _DATA if k in kwargs})
+        calls = []
+        for train, held_out in self.folds:
+            fold = {
+                k: keras.tree.map_structure(lambda a, i=train: a[i], v)
+                for k, v in data.items()
+            }
+            validation = tuple(
+                keras.tree.map_structure(lambda a, i=held_out: a[i], data[k])
+                for k in _DATA
+                if k in data
+            )
+            calls.append(((), {**kwargs, **fold, "validation_data": validation}))
+        return [call for call in calls for _ in range(self.executions)]
+
+
+def plan(
+    fit_args: tuple,
+    fit_kwargs: dict[str, Any],
+    *,
+    cv: int | None = None,
+    executions: int = 1,
+    seed: int | None = None,
+) -> FitPlan:
+    """Checks `search()`'s arguments; raises before any training for bad ones."""
+    space, fixed = _split_markers(fit_args, fit_kwargs)
+    callbacks = _check_callbacks(fixed.pop("callbacks", None))
+    folds = _folds(fit_args, fixed, cv, seed) if cv else None
+    return FitPlan(space, tuple(fit_args), fixed, callbacks, folds, executions)
+
+
+def _split_markers(fit_args: tuple, fit_kwargs: dict) -> tuple[SearchSpace, dict]:
+    for position, value in enumerate(fit_args):
+        if isinstance(value, Dimension):
+            raise ValueError(
+                f"search() got a marker as positional argument {position}: {value!r}. "
+                "Tune fit arguments by keyword, e.g. batch_size=kh.Choice([32, 64])."
+            )
+    unknown = sorted(set(fit_kwargs) - FIT_PARAMETERS)
+    if unknown:
+        raise TypeError(
+            f"search() takes the arguments of model.fit. Received unknown: {unknown}. "
+            f"Accepted: {sorted(FIT_PARAMETERS)}."
+        )
+    space, fixed = SearchSpace(), {}
+    for name, value in fit_kwargs.items():
+        if not isinstance(value, Dimension):
+            fixed[name] = value
+        elif name in _UNTUNABLE:
+            raise ValueError(
+                f"search() cannot tune {name}=; markers are accepted for fit's "
+                f"settings such as batch_size, epochs or validation_split. "
+                f"Received: {name}={value!r}."
+            )
+        else:
+            space.add(value if value.name is not None else value.named(name))
+    return space, fixed
+
+
+def _check_callbacks(callbacks: Any) -> list[keras.callbacks.Callback]:
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, keras.callbacks.Callback):
+        callbacks = [callbacks]
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise TypeError(
+                "search(callbacks=...) expects keras.callbacks.Callback instances. "
+                f"Received: {callback!r}."
+            )
+        try:
+            copy.deepcopy(callback)
+        except Exception as error:  # noqa: BLE001 - reported with the callback's name
+            raise TypeError(
+                f"search() copies each callback for every trial, and {callback!r} "
+                f"cannot be copied: {error}"
+            ) from error
+    return callbacks
+
+
+def _folds(
+    fit_args: tuple, fit_kwargs: dict, cv: int, seed: int | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Index arrays of `cv` folds of the in-memory data, the same for every trial."""
+    for name in ("validation_split", "validation_data"):
+        if fit_kwargs.get(name):
+            raise ValueError(
+                f"Tuner(cv={cv}) scores each fold on its held-out part, so "
+                f"search() cannot take {name} too. Received: {name}="
+                f"{fit_kwargs[name]!r}."
+            )
+    x = fit_args[0] if fit_args else fit_kwargs.get("x")
+    leaves = keras.tree.flatten(x) if x is not None else []
+    if not leaves or not all(isinstance(a, np.ndarray) for a in leaves):
+        raise ValueError(
+            f"Tuner(cv={cv}) splits in-memory arrays: pass x (and y) as numpy arrays "
+            f"(or lists/dicts of them). Received: x of type {type(x).__name__}."
+        )
+    rows = len(leaves[0])
+    if rows < cv:
+        raise ValueError(f"Tuner(cv={cv}) needs at least {cv} rows. Received: {rows}.")
+    order = np.random.default_rng(seed).permutation(rows)
+    return [
+        (np.sort(np.concatenate(parts[:i] + parts[i + 1 :])), np.sort(parts[i]))
+        for parts in [np.array_split(order, cv)]
+        for i in range(cv)
+    ]

@@ -1,0 +1,180 @@
+"""Training one trial: one `fit`, or one per cross-validation fold and execution.
+
+The runner knows the objective, the per-trial callbacks, the deadline and the pruner;
+it returns a `TrialResult` and leaves recording to the tuner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_hparams.callbacks import for_trial as trial_callbacks
+from keras_hparams.errors import FailedTrialError
+from keras_hparams.fit_arguments import FitPlan
+from keras_hparams.objective import Objective
+from keras_hparams.recorder import TrialRecorder
+from keras_hparams.trial import COMPLETED, PRUNED, TIMED_OUT, Trial
+
+
+@dataclasses.dataclass
+class TrialResult:
+    """What a trial's training produced."""
+
+    status: str
+    score: float | None
+    best_epoch: int | None
+    history: list[dict[str, float]]
+    extra: dict[str, Any]
+    best_model: keras.Model | None = None
+
+
+class Deadline(keras.callbacks.Callback):
+    """Stops training after the batch during which `deadline` (monotonic) passes."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self.deadline = deadline
+        self.reached = False
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if time.monotonic() >= self.deadline:
+            self.reached = True
+            self.model.stop_training = True
+
+
+@dataclasses.dataclass
+class TrialRunner:
+    """Trains a trial's model(s) and scores them.
+
+    Attributes:
+        objective: the search's Objective.
+        keep_weights: whether to keep the best epoch's weights (for checkpoints).
+        timeout: seconds per trial, or None.
+        prune: None, or `prune(epoch, value) -> bool`, asked at each epoch's end of a
+            single-run trial.
+    """
+
+    objective: Objective
+    keep_weights: bool = True
+    timeout: float | None = None
+    prune: Callable[[int, float], bool] | None = None
+    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    """The epochs of the training in progress, kept when a trial fails."""
+
+    def run(
+        self,
+        trial: Trial,
+        model: keras.Model,
+        rebuild: Callable[[], keras.Model],
+        plan: FitPlan,
+        project_directory: Path,
+    ) -> TrialResult:
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        calls = plan.calls(trial.params)
+        recorders, best_model, timed_out = [], None, False
+        for index, (args, kwargs) in enumerate(calls):
+            model = model if index == 0 else rebuild()
+            recorder = TrialRecorder(
+                self.objective,
+                keep_weights=self.keep_weights,
+                prune=self.prune if len(calls) == 1 else None,
+            )
+            self.history = recorder.history
+            extra_callbacks = [recorder]
+            if deadline is not None:
+                extra_callbacks.append(Deadline(deadline))
+            callbacks = trial_callbacks(plan.callbacks, trial, project_directory)
+            model.fit(*args, **kwargs, callbacks=callbacks + extra_callbacks)
+            if recorder.diverged:
+                raise FailedTrialError(f"Training diverged: {recorder.diverged}.")
+            if recorder.best_epoch is not None and (
+                best_model is None or self._beats(recorder, recorders)
+            ):
+                best_model = _with_best_weights(model, recorder)
+            recorders.append(recorder)
+            timed_out = deadline is not None and extra_callbacks[-1].reached
+            if timed_out:
+                break
+        return self._result(recorders, best_model, timed_out, len(calls))
+
+    def _beats(self, recorder: TrialRecorder, others: list[TrialRecorder]) -> bool:
+        return all(
+            self.objective.better(
+                _best_value(recorder, self.objective), _best_value(o, self.objective)
+            )
+            for o in others
+            if o.best_epoch is not None
+        )
+
+    def _result(self, recorders, best_model, timed_out, planned) -> TrialResult:
+        name = self.objective.name
+        scores = [
+            _best_value(r, self.objective)
+            for r in recorders
+            if r.best_epoch is not None
+        ]
+        if not scores:
+            raise FailedTrialError(
+                f"No epoch reported a finite {name} (did fit run any epoch?)."
+            )
+        extra: dict[str, Any] = {}
+        status = COMPLETED
+        if timed_out:
+            status = TIMED_OUT
+            extra["timeout"] = self.timeout
+        elif recorders[0].pruned_at is not None:
+            status = PRUNED
+            extra["pruned_at"] = recorders[0].pruned_at
+        if planned > 1:
+            extra["scores"] = scores
+            extra["score_std"] = float(np.std(scores))
+        return TrialResult(
+            status=status,
+            score=float(np.mean(scores)),
+            best_epoch=int(
+                round(
+                    np.mean(
+                        [r.best_epoch for r in recorders if r.best_epoch is not None]
+                    )
+                )
+            ),
+            history=_mean_history(recorders),
+            extra=extra,
+            best_model=best_model,
+        )
+
+
+def _best_value(recorder: TrialRecorder, objective: Objective) -> float:
+    return recorder.history[recorder.best_epoch][objective.name]
+
+
+def _with_best_weights(
+    model: keras.Model, recorder: TrialRecorder
+) -> keras.Model | None:
+    if recorder.best_weights is None:
+        return None
+    model.set_weights(recorder.best_weights)
+    recorder.best_weights = None  # the model holds them now
+    return model
+
+
+def _mean_history(recorders: list[TrialRecorder]) -> list[dict[str, float]]:
+    """Each epoch's metrics averaged over the runs that reached that epoch."""
+    if len(recorders) == 1:
+        return recorders[0].history
+    epochs = max(len(r.history) for r in recorders)
+    history = []
+    for epoch in range(epochs):
+        logs = [r.history[epoch] for r in recorders if len(r.history) > epoch]
+        keys = set.intersection(*(set(log) for log in logs))
+        history.append(
+            {k: float(np.mean([log[k] for log in logs])) for k in sorted(keys)}
+        )
+    return history
