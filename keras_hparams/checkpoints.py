@@ -1,12 +1,19 @@
-"""Best-epoch model files of the best few trials, in `<project>/trials/trial_NNNN/`."""
+"""Files of a trial, in `<project>/trials/trial_NNNN/`.
+
+`model.keras`: the best epoch's model, kept for the best few trials only.
+`progress.json` and `progress-*`: a running trial's last saved state, deleted when
+the trial ends.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 from pathlib import Path
+from typing import Any
 
 import keras
+import numpy as np
 
 MODEL_FILE = "model.keras"
 
@@ -30,11 +37,86 @@ def save(model: keras.Model, project: Path, trial_id: int) -> Path:
 
 
 def keep_only(project: Path, trial_ids: set[int]) -> None:
-    """Deletes the checkpoint folders of every trial not in `trial_ids`."""
+    """Deletes the best-epoch model files of every trial not in `trial_ids`.
+
+    A running trial's progress files stay; folders left empty are removed.
+    """
     root = project / "trials"
     if not root.is_dir():
         return
     for folder in root.glob("trial_*"):
         suffix = folder.name.removeprefix("trial_")
         if suffix.isdigit() and int(suffix) not in trial_ids:
-            shutil.rmtree(folder, ignore_errors=True)
+            for name in (MODEL_FILE, "partial-" + MODEL_FILE):
+                (folder / name).unlink(missing_ok=True)
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
+
+# -- progress of a running trial: what a resumed trial continues from ------------
+PROGRESS_FILE = "progress.json"
+
+
+def save_progress(
+    model: keras.Model,
+    project: Path,
+    trial_id: int,
+    history: list[dict[str, float]],
+    best_epoch: int | None,
+    best_weights: list | None,
+) -> None:
+    """Saves a running trial's state after `len(history)` epochs.
+
+    The model and best weights go to files named by epoch; `progress.json`, written
+    last and atomically, names them, so a kill at any point leaves the previous
+    consistent state.
+    """
+    folder = trial_directory(project, trial_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    epochs = len(history)
+    model_file, best_file = f"progress-{epochs}.keras", f"progress-{epochs}-best.npz"
+    model.save(folder / model_file)
+    if best_weights is not None:
+        with open(folder / best_file, "wb") as handle:
+            np.savez(handle, *best_weights)
+    state = {
+        "epochs": epochs,
+        "history": history,
+        "best_epoch": best_epoch,
+        "model": model_file,
+        "best": best_file if best_weights is not None else None,
+    }
+    _write_atomically(folder / PROGRESS_FILE, json.dumps(state))
+    for old in folder.glob("progress-*"):
+        if old.name not in (model_file, best_file):
+            old.unlink(missing_ok=True)
+
+
+def load_progress(project: Path, trial_id: int) -> dict[str, Any] | None:
+    """The saved state of a trial (with `best_weights` loaded), or None."""
+    folder = trial_directory(project, trial_id)
+    try:
+        state = json.loads((folder / PROGRESS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    state["model"] = folder / state["model"]
+    if not state["model"].exists():
+        return None
+    state["best_weights"] = None
+    if state["best"]:
+        with np.load(folder / state["best"]) as arrays:
+            state["best_weights"] = [arrays[f"arr_{i}"] for i in range(len(arrays))]
+    return state
+
+
+def clear_progress(project: Path, trial_id: int) -> None:
+    folder = trial_directory(project, trial_id)
+    (folder / PROGRESS_FILE).unlink(missing_ok=True)
+    for old in folder.glob("progress-*"):
+        old.unlink(missing_ok=True)
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    temporary = target.with_name("partial-" + target.name)
+    temporary.write_text(text)
+    os.replace(temporary, target)

@@ -23,6 +23,8 @@ class TrialRecorder(keras.callbacks.Callback):
         keep_weights: bool, whether to copy the weights at each improving epoch.
         prune: None, or `prune(epoch, value) -> bool`: asked at each epoch's end
             with the objective's value; `True` stops the training.
+        on_epoch: None, or `on_epoch(recorder)`, called after each recorded epoch
+            (the runner saves the trial's progress there).
     """
 
     def __init__(
@@ -30,11 +32,13 @@ class TrialRecorder(keras.callbacks.Callback):
         objective: Objective,
         keep_weights: bool = True,
         prune: Callable[[int, float], bool] | None = None,
+        on_epoch: Callable[[TrialRecorder], None] | None = None,
     ) -> None:
         super().__init__()
         self.objective = objective
         self.keep_weights = keep_weights
         self.prune = prune
+        self.on_epoch = on_epoch
         self.pruned_at: int | None = None
         self.history: list[dict[str, float]] = []
         self.best_epoch: int | None = None
@@ -64,6 +68,14 @@ class TrialRecorder(keras.callbacks.Callback):
         if self.prune is not None and self.prune(epoch, logs[name]):
             self.pruned_at = epoch + 1
             self.model.stop_training = True
+        if self.on_epoch is not None:
+            self.on_epoch(self)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continues from a trial's saved progress (see checkpoints.load_progress)."""
+        self.history = list(state["history"])
+        self.best_epoch = state["best_epoch"]
+        self.best_weights = state["best_weights"]
 
 
 def _is_scalar(value: Any) -> bool:

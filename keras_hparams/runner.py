@@ -15,6 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_hparams import checkpoints
 from keras_hparams.callbacks import for_trial as trial_callbacks
 from keras_hparams.errors import FailedTrialError
 from keras_hparams.fit_arguments import FitPlan
@@ -59,12 +60,17 @@ class TrialRunner:
         timeout: seconds per trial, or None.
         prune: None, or `prune(epoch, value) -> bool`, asked at each epoch's end of a
             single-run trial.
+        save_every: seconds between saves of a single-run trial's progress (at an
+            epoch's end), or None for none.
+        resume: the saved progress to continue from (checkpoints.load_progress).
     """
 
     objective: Objective
     keep_weights: bool = True
     timeout: float | None = None
     prune: Callable[[int, float], bool] | None = None
+    save_every: float | None = None
+    resume: dict[str, Any] | None = None
     history: list[dict[str, float]] = dataclasses.field(default_factory=list)
     """The epochs of the training in progress, kept when a trial fails."""
 
@@ -81,11 +87,17 @@ class TrialRunner:
         recorders, best_model, timed_out = [], None, False
         for index, (args, kwargs) in enumerate(calls):
             model = model if index == 0 else rebuild()
+            single = len(calls) == 1
             recorder = TrialRecorder(
                 self.objective,
                 keep_weights=self.keep_weights,
-                prune=self.prune if len(calls) == 1 else None,
+                prune=self.prune if single else None,
+                on_epoch=self._saver(model, trial.id, project_directory)
+                if single and self.save_every is not None
+                else None,
             )
+            if single and self.resume is not None:
+                kwargs = self._restore(model, recorder, kwargs)
             self.history = recorder.history
             extra_callbacks = [recorder]
             if deadline is not None:
@@ -103,6 +115,33 @@ class TrialRunner:
             if timed_out:
                 break
         return self._result(recorders, best_model, timed_out, len(calls))
+
+    def _saver(
+        self, model: keras.Model, trial_id: int, project_directory: Path
+    ) -> Callable[[TrialRecorder], None]:
+        last_save = time.monotonic()
+
+        def save(recorder: TrialRecorder) -> None:
+            nonlocal last_save
+            if time.monotonic() - last_save >= self.save_every:
+                checkpoints.save_progress(
+                    model,
+                    project_directory,
+                    trial_id,
+                    recorder.history,
+                    recorder.best_epoch,
+                    recorder.best_weights,
+                )
+                last_save = time.monotonic()
+
+        return save
+
+    def _restore(self, model, recorder, kwargs) -> dict[str, Any]:
+        """Loads the saved progress; the fit goes on from the next epoch."""
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(self.resume["model"])
+        recorder.restore(self.resume)
+        return {**kwargs, "initial_epoch": self.resume["epochs"]}
 
     def _beats(self, recorder: TrialRecorder, others: list[TrialRecorder]) -> bool:
         return all(

@@ -79,6 +79,12 @@ class Tuner(SearchResults):
             worse than other trials were at that epoch; it is recorded as pruned.
         trial_timeout: seconds, or None (default): a trial still training after that
             stops at the end of its current batch and is recorded as timed out.
+        save_progress_every: seconds, or None. A running trial saves its state (model,
+            optimizer, history, best weights) at the first epoch end after this many
+            seconds since its last save, so a trial interrupted by a crash or Ctrl-C
+            resumes from there instead of from scratch. Defaults to `60`: trials
+            shorter than a minute never write it. Trials with `cv` or
+            `executions_per_trial > 1` restart from scratch.
         verbose: int, `1` prints a line per trial, `0` nothing. Keras's own epoch
             output follows the `verbose` argument of `search` as it does for `fit`.
 
@@ -110,6 +116,7 @@ class Tuner(SearchResults):
         cv: int | None = None,
         pruner: Any = None,
         trial_timeout: float | None = None,
+        save_progress_every: float | None = 60,
         verbose: int = 1,
     ) -> None:
         self.builder = as_builder(hypermodel)
@@ -128,15 +135,11 @@ class Tuner(SearchResults):
                 )
         if seed is not None:
             _check_int("seed", seed, minimum=0)
-        if trial_timeout is not None and (
-            isinstance(trial_timeout, bool)
-            or not isinstance(trial_timeout, (int, float))
-            or trial_timeout <= 0
+        for name, value in (
+            ("trial_timeout", trial_timeout),
+            ("save_progress_every", save_progress_every),
         ):
-            raise ValueError(
-                "Tuner(trial_timeout=...) expects a positive number of seconds or "
-                f"None. Received: {trial_timeout!r}."
-            )
+            _check_seconds(name, value, zero_ok=name == "save_progress_every")
         if verbose not in (0, 1, 2):
             raise ValueError(
                 f"Tuner(verbose=...) expects 0, 1 or 2. Received: {verbose!r}."
@@ -166,6 +169,7 @@ class Tuner(SearchResults):
         self.executions_per_trial = executions_per_trial
         self.cv = cv
         self.trial_timeout = trial_timeout
+        self.save_progress_every = save_progress_every
         self.verbose = verbose
         self.project_directory = Path(directory) / project_name
         if overwrite:
@@ -349,6 +353,8 @@ class Tuner(SearchResults):
             keep_weights=self.keep_checkpoints > 0,
             timeout=self.trial_timeout,
             prune=prune,
+            save_every=self.save_progress_every,
+            resume=checkpoints.load_progress(self.project_directory, trial.id),
         )
 
     def _trial_params(self, context, fit_space, proposed, rng) -> dict[str, Any]:
@@ -397,12 +403,15 @@ class Tuner(SearchResults):
             checkpoints.save(result.best_model, self.project_directory, trial.id)
         # The row is written after the checkpoint: a completed row implies its file.
         self._store.write(trial)
+        checkpoints.clear_progress(self.project_directory, trial.id)
         kept = {t.id for t in self.ranked_trials()[: self.keep_checkpoints]}
         checkpoints.keep_only(self.project_directory, kept)
 
     def _end(self, trial: Trial, status: str, error: str) -> None:
         trial.status, trial.error, trial.ended = status, error, time.time()
         self._store.write(trial)
+        if status == FAILED:
+            checkpoints.clear_progress(self.project_directory, trial.id)
 
     # -- helpers --------------------------------------------------------------
     def _keeps_checkpoint(self, trial: Trial) -> bool:
@@ -464,6 +473,20 @@ def _check_int(argument: str, value: Any, minimum: int) -> None:
     ):
         raise ValueError(
             f"Tuner({argument}=...) expects an integer >= {minimum}. "
+            f"Received: {value!r}."
+        )
+
+
+def _check_seconds(argument: str, value: Any, zero_ok: bool) -> None:
+    ok = value is None or (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (value > 0 or (zero_ok and value == 0))
+    )
+    if not ok:
+        accepted = "a number >= 0" if zero_ok else "a positive number"
+        raise ValueError(
+            f"Tuner({argument}=...) expects {accepted} of seconds or None. "
             f"Received: {value!r}."
         )
 
