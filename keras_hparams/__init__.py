@@ -1,5 +1,6 @@
 """keras-hparams: tune the hyperparameters of Keras code you already have."""
 
+from keras_hparams import algorithms, pruners
 from keras_hparams.errors import (
     FailedTrialError,
     FatalError,
@@ -7,8 +8,10 @@ from keras_hparams.errors import (
     SearchLockedError,
     SearchSpaceMismatchError,
     TooManyFailuresError,
+    UnsupportedSpaceError,
 )
 from keras_hparams.objective import Objective
+from keras_hparams.results import LoadedSearch, SearchResults, load
 from keras_hparams.space import (
     Boolean,
     Choice,
@@ -34,15 +37,21 @@ __all__ = [
     "Fixed",
     "Float",
     "Int",
+    "LoadedSearch",
     "Objective",
     "ObjectiveNotFoundError",
     "SearchLockedError",
+    "SearchResults",
     "SearchSpace",
     "SearchSpaceMismatchError",
     "TooManyFailuresError",
+    "UnsupportedSpaceError",
     "Trial",
     "TunableFunction",
     "TunableModel",
     "Tuner",
+    "algorithms",
+    "load",
+    "pruners",
     "tunable",
 ]

@@ -1,17 +1,206 @@
-"""The user's callbacks, prepared for one trial."""
+"""The user's callbacks, prepared for one trial.
+
+Each trial gets fresh copies. A `keras.callbacks.TensorBoard` copy logs into its own
+`trial_NNNN` subfolder of the user's `log_dir`, beside a record of the trial's values
+and score that TensorBoard's HParams dashboard reads. Without the tensorboard package
+the TensorBoard callback is left out (Keras would fail at the first epoch), with a
+warning, and the search goes on.
+"""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
+import os
+import warnings
 from pathlib import Path
+from typing import Any
 
 import keras
 
+from keras_hparams.objective import Objective
+from keras_hparams.storage import TrialStore
 from keras_hparams.trial import Trial
+
+MISSING_TENSORBOARD = (
+    "keras.callbacks.TensorBoard needs the tensorboard package, which is not "
+    'installed: pip install "keras-hparams[tensorboard]". This search runs without '
+    "the TensorBoard callback."
+)
 
 
 def for_trial(
     callbacks: list[keras.callbacks.Callback], trial: Trial, project_directory: Path
 ) -> list[keras.callbacks.Callback]:
-    """Fresh copies of `callbacks` for `trial`, so no state leaks between trials."""
-    return [copy.deepcopy(callback) for callback in callbacks]
+    """Fresh copies of `callbacks` for `trial`, so no state leaks between trials.
+
+    A `keras.callbacks.TensorBoard` copy gets `log_dir=<its log_dir>/trial_NNNN`, and
+    an `HParamsLogger` writing into the same folder follows it.
+    """
+    prepared = []
+    for callback in callbacks:
+        callback = copy.deepcopy(callback)
+        if not isinstance(callback, keras.callbacks.TensorBoard):
+            prepared.append(callback)
+            continue
+        if not tensorboard_installed():
+            warnings.warn(MISSING_TENSORBOARD, UserWarning, stacklevel=2)
+            continue
+        callback.log_dir = os.path.join(callback.log_dir, trial_folder(trial.id))
+        objective = _objective(project_directory)
+        prepared += [callback, HParamsLogger(callback.log_dir, trial, objective)]
+    return prepared
+
+
+def trial_folder(trial_id: int) -> str:
+    """The subfolder of a TensorBoard `log_dir` for one trial."""
+    return f"trial_{trial_id:04d}"
+
+
+def tensorboard_installed() -> bool:
+    try:
+        from tensorboard.plugins.hparams import summary_v2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class HParamsLogger(keras.callbacks.Callback):
+    """Writes a trial's values and score for TensorBoard's HParams dashboard.
+
+    At the start of training it writes the values (the dashboard's session start);
+    at the end, the score as a scalar named after the objective, and the session's
+    end. The score is the objective's best epoch, as the trial's score is: with
+    cross-validation or several executions, the mean of each run's best (one point
+    per run, the last being the trial's score). A run whose loss or objective
+    became NaN or infinite ends the session as failed, without a score. The
+    dashboard lists each trial folder of a `log_dir` as one session with its values,
+    its score and the metrics Keras's TensorBoard callback logged there.
+
+    Args:
+        log_dir: str, the trial's folder.
+        trial: the `Trial`, for its id, values and start time (the runs of one
+            trial share it).
+        objective: the search's `Objective`.
+
+    Example:
+
+    ```python
+    logger = HParamsLogger("logs/trial_0001", trial, kh.Objective("val_loss", "min"))
+    model.fit(x, y, validation_split=0.2, callbacks=[logger])
+    ```
+    """
+
+    def __init__(self, log_dir: str, trial: Trial, objective: Objective) -> None:
+        super().__init__()
+        self.log_dir = log_dir
+        self.trial_id = trial_folder(trial.id)
+        self.started = trial.started
+        self.values = {name: _value(v) for name, v in trial.params.items()}
+        self.objective = objective
+        self.history: list[dict[str, float]] = []
+        self.diverged = False
+        self._log: _TrialLog | None = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        from tensorboard.plugins.hparams import summary_v2
+
+        self._log = log = _TrialLog.open(self.log_dir, self.started)
+        if not log.scores:
+            with log.writer.as_default():
+                summary_v2.hparams(self.values, trial_id=self.trial_id)
+            log.writer.flush()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        name = self.objective.name
+        value = logs.get(name)
+        self.history.append({} if value is None else {name: float(value)})
+        for key in (name, "loss"):
+            if key in logs and not math.isfinite(float(logs[key])):
+                self.diverged = True
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        import tensorflow as tf
+        from tensorboard.plugins.hparams import api_pb2, summary
+
+        log = self._log
+        if log is None:
+            return
+        best = self.objective.best_epoch(self.history)
+        status = api_pb2.STATUS_SUCCESS
+        with log.writer.as_default():
+            if best is None or self.diverged:
+                status = api_pb2.STATUS_FAILURE
+            else:
+                log.scores.append(self.history[best][self.objective.name])
+                tf.summary.scalar(
+                    self.objective.name,
+                    sum(log.scores) / len(log.scores),
+                    step=len(log.scores) - 1,
+                    description="The trial's score: its best epoch's value (the "
+                    "mean over runs, with cross-validation or several executions).",
+                )
+            end = summary.session_end_pb(status).SerializeToString()
+            tf.summary.experimental.write_raw_pb(end, step=0)
+        log.writer.flush()
+        if self.started is None:  # not a tuner's trial: no other run will follow
+            log.close()
+
+
+@dataclasses.dataclass
+class _TrialLog:
+    """The event file of a trial folder, open for all the runs of the trial.
+
+    One writer for every run keeps the runs' points in one file, in order
+    (TensorBoard reads the files of a folder in name order, which is not the order
+    they were made in). It is closed when a later trial's logger opens its own.
+    """
+
+    log_dir: str
+    started: float | None
+    writer: Any
+    scores: list[float] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def open(cls, log_dir: str, started: float | None) -> _TrialLog:
+        import tensorflow as tf
+
+        log = _OPEN_LOGS.get(log_dir)
+        if log is not None and started is not None and log.started == started:
+            return log
+        for other in list(_OPEN_LOGS.values()):
+            if other.started != started or other.log_dir == log_dir:
+                other.close()
+        log = cls(log_dir, started, tf.summary.create_file_writer(log_dir))
+        _OPEN_LOGS[log_dir] = log
+        return log
+
+    def close(self) -> None:
+        self.writer.close()
+        _OPEN_LOGS.pop(self.log_dir, None)
+
+
+# The open trial logs by folder: those of the trial being trained.
+_OPEN_LOGS: dict[str, _TrialLog] = {}
+
+
+def _objective(project_directory: Path) -> Objective:
+    """The search's objective, as the tuner stored it in the project's database."""
+    store = TrialStore(project_directory)
+    try:
+        return Objective.from_config(store.get_meta("objective"))
+    finally:
+        store.close()
+
+
+def _value(value: Any) -> bool | int | float | str:
+    """A value the HParams summary accepts: bool, int, float or str."""
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return str(value)

@@ -28,5 +28,9 @@ class TooManyFailuresError(FatalError, RuntimeError):
     """`max_consecutive_failures` trials in a row failed."""
 
 
+class UnsupportedSpaceError(FatalError, ValueError):
+    """The algorithm cannot search this space (a grid over a continuous range)."""
+
+
 class SearchLockedError(FatalError, RuntimeError):
     """Another process is searching in the same project directory."""

@@ -21,8 +21,8 @@ class TrialRecorder(keras.callbacks.Callback):
     Args:
         objective: the search's Objective.
         keep_weights: bool, whether to copy the weights at each improving epoch.
-        prune: None, or `prune(epoch, value) -> bool`: asked at each epoch's end
-            with the objective's value; `True` stops the training.
+        prune: None, or `prune(values) -> bool`: asked at each epoch's end with the
+            objective's value at every epoch so far; `True` stops the training.
         on_epoch: None, or `on_epoch(recorder)`, called after each recorded epoch
             (the runner saves the trial's progress there).
     """
@@ -31,7 +31,7 @@ class TrialRecorder(keras.callbacks.Callback):
         self,
         objective: Objective,
         keep_weights: bool = True,
-        prune: Callable[[int, float], bool] | None = None,
+        prune: Callable[[list[float]], bool] | None = None,
         on_epoch: Callable[[TrialRecorder], None] | None = None,
     ) -> None:
         super().__init__()
@@ -65,7 +65,7 @@ class TrialRecorder(keras.callbacks.Callback):
             self.best_epoch = len(self.history) - 1
             if self.keep_weights:
                 self.best_weights = self.model.get_weights()
-        if self.prune is not None and self.prune(epoch, logs[name]):
+        if self.prune is not None and self.prune([h[name] for h in self.history]):
             self.pruned_at = epoch + 1
             self.model.stop_training = True
         if self.on_epoch is not None:

@@ -1,33 +1,57 @@
-"""Read access to a search's trials, shared by `kh.Tuner` and a reopened search."""
+"""Read access to a search's results, shared by `kh.Tuner` and a reopened search.
+
+`SearchResults` derives everything readable (best trial, tables, plots, export) from
+`trials` and `best_model()`. `kh.load` reopens a project folder as a `LoadedSearch`,
+without the code that built its models.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import keras
 
+from keras_hparams import checkpoints, plots, report
+from keras_hparams import export as export_lib
 from keras_hparams.objective import Objective
 from keras_hparams.space import SearchSpace
+from keras_hparams.storage import DATABASE_NAME, TrialStore
 from keras_hparams.trial import COMPLETED, Trial
 
 
 class SearchResults:
     """The results of the search stored in `project_directory`.
 
-    Subclasses provide `trials` and `best_model()`; everything else derives from them.
+    Subclasses provide `trials` and `best_model()`; everything else derives from them:
+    the best trial and values, a table of every trial, a printed summary, plots and
+    export.
 
     Attributes:
         project_directory: Path of the project folder.
         objective: the search's `Objective`.
         space: the `SearchSpace` found so far.
+        builder: what builds the models (`kh.Tuner` sets it), needed to retrain;
+            `None` for a search opened with `kh.load`.
+        seed: int or None, seeds the retraining of `export(retrain=True)`.
+
+    Example:
+
+    ```python
+    search = kh.load("hparams/digits")   # or a kh.Tuner
+    search.summary()
+    rows = search.results()              # one dict per trial
+    search.plot("search.png")
+    search.export("best.keras")
+    ```
     """
 
     project_directory: Path
     objective: Objective
     space: SearchSpace
+    builder: Any = None
+    seed: int | None = None
 
     @property
     def trials(self) -> list[Trial]:
@@ -66,29 +90,293 @@ class SearchResults:
         sign = 1 if self.objective.direction == "min" else -1
         return sorted(completed, key=lambda t: (sign * t.score, t.id))
 
-    def export(self, path: str | os.PathLike) -> Path:
-        """Writes the best model to a `.keras` file that plain Keras loads.
+    # -- tables ---------------------------------------------------------------
+    def results(self, *, as_frame: bool = False) -> Any:
+        """One row per trial, by id: id, status, score, each value, epochs, seconds.
 
-        The best values are written beside it as `<name>.params.json`.
+        A hyperparameter that a trial did not use (a conditional one) is `None`.
 
         Args:
-            path: str or path ending in `.keras`.
+            as_frame: bool, `True` returns a pandas DataFrame indexed by trial id
+                (needs pandas). Defaults to `False`: a list of dicts.
+
+        Returns:
+            A list of dicts, or a `pandas.DataFrame`.
+        """
+        table = report.rows(self.space, self.trials)
+        return report.as_frame(table) if as_frame else table
+
+    def summary(self, num_trials: int = 10) -> None:
+        """Prints the search: its objective, search space and best trials as tables.
+
+        Args:
+            num_trials: int, how many of the best trials to list. Defaults to `10`.
+        """
+        print(report.summary_text(self, num_trials))
+
+    # -- plots ----------------------------------------------------------------
+    def plot(self, path: str | os.PathLike | None = None, *, kind: str = "all") -> Any:
+        """Plots the search, and saves the figure as a PNG file if `path` is given.
+
+        Needs matplotlib (`pip install "keras-hparams[plot]"`).
+
+        Args:
+            path: str or path of the PNG file to write. Defaults to `None` (no file).
+            kind: str, `"convergence"` (the best score against the trial number),
+                `"hyperparameters"` (the score against each hyperparameter),
+                `"partial_dependence"` (the objective predicted by a surrogate model
+                fitted on the trials, as each hyperparameter varies and the others
+                are averaged out), or `"all"` (the three in one figure). Defaults to
+                `"all"`.
+
+        Returns:
+            The `matplotlib.figure.Figure`.
+        """
+        return plots.plot(self, kind=kind, path=path)
+
+    # -- export ---------------------------------------------------------------
+    def export(
+        self,
+        path: str | os.PathLike,
+        *fit_args: Any,
+        format: str | None = None,
+        retrain: bool = False,
+        **fit_kwargs: Any,
+    ) -> Path:
+        """Writes the best model in a form that plain Keras or TF Serving loads.
+
+        The best values are written beside it as `<name>.params.json` (trial,
+        objective, score, values, epochs), so the choice can be reproduced.
+
+        Args:
+            path: str or path: a file ending in `.keras`, or a folder for a
+                TensorFlow SavedModel (TF Serving).
+            *fit_args: with `retrain=True`, the data to train on, as for `model.fit`.
+            format: str, `"keras"` or `"saved_model"`. Defaults to `None`: `.keras`
+                for a path ending in `.keras`, a SavedModel for a path without
+                suffix.
+            retrain: bool, `True` trains a fresh model with the best values on the
+                data passed (`export(path, x, y, retrain=True)`), for as many epochs
+                as the best trial's best epoch, and exports that model. Needs the
+                search's builder: a `kh.Tuner`, not a search opened with `kh.load`.
+                Defaults to `False`: the best trial's checkpoint.
+            **fit_kwargs: with `retrain=True`, arguments of `model.fit` (`epochs`,
+                `batch_size`, ...); tuned ones default to the best values.
 
         Returns:
             The path written.
+
+        Example:
+
+        ```python
+        tuner.export("best.keras")                    # keras.models.load_model
+        tuner.export("serving/digits/1")              # tf.saved_model.load
+        tuner.export("final.keras", x, y, retrain=True)  # train on all the data
+        ```
         """
         path = Path(path)
-        if path.suffix != ".keras":
-            raise ValueError(
-                f"export() writes a .keras file. Received: path={str(path)!r}."
-            )
+        format = export_lib.resolve_format(path, format)
         trial = self.best_trial
-        self.best_model().save(path)
+        if retrain:
+            model, epochs = export_lib.retrain(
+                self._builder_for_retrain(), trial, fit_args, fit_kwargs, seed=self.seed
+            )
+        elif fit_args or fit_kwargs:
+            raise TypeError(
+                "export() takes data and fit arguments only with retrain=True. "
+                f"Received: {len(fit_args)} positional and keyword "
+                f"{sorted(fit_kwargs)} arguments, retrain=False."
+            )
+        else:
+            model, epochs = self.best_model(), (trial.best_epoch or 0) + 1
+        export_lib.save(model, path, format)
         details = {
             "trial": trial.id,
             "objective": self.objective.get_config(),
             "score": trial.score,
             "params": trial.params,
+            "epochs": epochs,
+            "retrained": bool(retrain),
+            "format": format,
         }
-        path.with_suffix(".params.json").write_text(json.dumps(details, indent=2))
+        export_lib.write_details(path, format, details)
         return path
+
+    def _builder_for_retrain(self) -> Any:
+        if self.builder is None:
+            raise ValueError(
+                "export(retrain=True) builds a fresh model, so it needs the function "
+                f"that builds it; this search of {self.project_directory} was opened "
+                "without one (kh.load). Make a kh.Tuner with the same builder, "
+                "directory and project_name, and call its export(retrain=True)."
+            )
+        return self.builder
+
+
+class LoadedSearch(SearchResults):
+    """A search opened read-only from its project folder (see `kh.load`).
+
+    It reads the trial database without taking the search's lock, so it works while
+    another process is still searching: each access to `trials` reads the rows as
+    they are now. It cannot search, and it exports the best trial's checkpoint.
+
+    Args:
+        project_directory: str or path, the folder that holds `trials.db`.
+        custom_objects: dict, custom layers, losses, ... that the checkpoints need,
+            as for `keras.models.load_model`. Defaults to `None`.
+
+    Example:
+
+    ```python
+    search = kh.load("hparams", "digits")
+    search.summary()
+    model = search.best_model()
+    ```
+    """
+
+    def __init__(
+        self,
+        project_directory: str | os.PathLike,
+        *,
+        custom_objects: dict[str, Any] | None = None,
+    ) -> None:
+        self.project_directory = Path(project_directory)
+        if not (self.project_directory / DATABASE_NAME).is_file():
+            raise FileNotFoundError(
+                f"No search in {self.project_directory}: expected its trial database "
+                f"{self.project_directory / DATABASE_NAME}."
+            )
+        self.custom_objects = custom_objects
+        self._store = TrialStore(self.project_directory)
+        objective = self._store.get_meta("objective")
+        if objective is None:
+            self._store.close()
+            raise ValueError(
+                f"{self.project_directory / DATABASE_NAME} holds no search: it has "
+                "no objective. Expected a folder written by kh.Tuner."
+            )
+        self.objective = Objective.from_config(objective)
+
+    @property
+    def space(self) -> SearchSpace:
+        """The search space as stored now (a running search may still extend it)."""
+        return SearchSpace.from_config(self._store.get_meta("space") or [])
+
+    @property
+    def trials(self) -> list[Trial]:
+        """Every trial of the project, by id, as stored now."""
+        return self._store.trials()
+
+    def best_model(self) -> keras.Model:
+        """The best trial's model with the weights of its best epoch, compiled."""
+        trial = self.best_trial
+        checkpoint = checkpoints.path(self.project_directory, trial.id)
+        if not checkpoint.exists():
+            raise FileNotFoundError(
+                f"No checkpoint was kept for the best trial ({trial.id}): expected "
+                f"{checkpoint}. A search with Tuner(keep_checkpoints=0) keeps none."
+            )
+        return keras.models.load_model(checkpoint, custom_objects=self.custom_objects)
+
+    def close(self) -> None:
+        """Closes the database connection."""
+        self._store.close()
+
+    def __enter__(self) -> LoadedSearch:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<LoadedSearch {self.project_directory}>"
+
+
+def find_project(directory: str | os.PathLike, project_name: str | None = None) -> Path:
+    """The project folder (the one holding `trials.db`) that `directory` names.
+
+    Args:
+        directory: the project folder itself, or a folder of projects.
+        project_name: str, the project inside `directory`. Defaults to `None`:
+            `directory` itself if it holds a search, else its only project.
+
+    Raises:
+        FileNotFoundError: no search there.
+        ValueError: `directory` holds several projects and no `project_name`.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"No search at {directory}: the folder does not exist. Expected a project "
+            f"folder holding {DATABASE_NAME}, or the folder of projects that holds it."
+        )
+    if project_name is not None:
+        project = directory / project_name
+        if not (project / DATABASE_NAME).is_file():
+            raise FileNotFoundError(
+                f"No search named {project_name!r} in {directory}: expected "
+                f"{project / DATABASE_NAME}. Projects found there: "
+                f"{_projects(directory) or 'none'}."
+            )
+        return project
+    if (directory / DATABASE_NAME).is_file():
+        return directory
+    found = _projects(directory)
+    if len(found) == 1:
+        return directory / found[0]
+    if not found:
+        raise FileNotFoundError(
+            f"No search in {directory}: expected {DATABASE_NAME} in it (a project "
+            "folder) or in one of its subfolders (a folder of projects)."
+        )
+    raise ValueError(
+        f"{directory} holds {len(found)} searches: {found}. Name one: "
+        f"{directory / found[0]}, or project_name={found[0]!r}."
+    )
+
+
+def load(
+    directory: str | os.PathLike,
+    project_name: str | None = None,
+    *,
+    custom_objects: dict[str, Any] | None = None,
+) -> LoadedSearch:
+    """Opens a search, finished or still running, to read its results.
+
+    Needs no builder code: trials, best values, `results()`, `summary()`, `plot()`
+    and `export()` of the best checkpoint all work. It never takes the search's
+    lock, so a search running in another process goes on undisturbed.
+
+    Args:
+        directory: str or path, the `directory` given to `kh.Tuner`, or the
+            project folder itself (the one holding `trials.db`).
+        project_name: str, the `project_name` given to `kh.Tuner`. Defaults to
+            `None`: `directory` is the project folder, or holds only one project.
+        custom_objects: dict, custom objects the checkpoints need to load, as for
+            `keras.models.load_model`. Defaults to `None`.
+
+    Returns:
+        A read-only `LoadedSearch`.
+
+    Raises:
+        FileNotFoundError: no search there.
+        ValueError: several projects and no `project_name`.
+
+    Example:
+
+    ```python
+    search = kh.load("hparams", "digits")
+    print(search.best_params, search.best_score)
+    search.export("best.keras")
+    ```
+    """
+    project = find_project(directory, project_name)
+    return LoadedSearch(project, custom_objects=custom_objects)
+
+
+def _projects(directory: Path) -> list[str]:
+    return sorted(
+        p.name
+        for p in directory.iterdir()
+        if p.is_dir() and (p / DATABASE_NAME).is_file()
+    )

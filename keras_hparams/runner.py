@@ -58,8 +58,8 @@ class TrialRunner:
         objective: the search's Objective.
         keep_weights: whether to keep the best epoch's weights (for checkpoints).
         timeout: seconds per trial, or None.
-        prune: None, or `prune(epoch, value) -> bool`, asked at each epoch's end of a
-            single-run trial.
+        prune: None, or `prune(values) -> bool`, asked at each epoch's end of a
+            single-run trial with the objective's values so far.
         save_every: seconds between saves of a single-run trial's progress (at an
             epoch's end), or None for none.
         resume: the saved progress to continue from (checkpoints.load_progress).
@@ -68,7 +68,7 @@ class TrialRunner:
     objective: Objective
     keep_weights: bool = True
     timeout: float | None = None
-    prune: Callable[[int, float], bool] | None = None
+    prune: Callable[[list[float]], bool] | None = None
     save_every: float | None = None
     resume: dict[str, Any] | None = None
     history: list[dict[str, float]] = dataclasses.field(default_factory=list)

@@ -22,6 +22,7 @@ from keras_hparams.errors import (
     FatalError,
     SearchSpaceMismatchError,
     TooManyFailuresError,
+    UnsupportedSpaceError,
 )
 from keras_hparams.fit_arguments import FitPlan
 from keras_hparams.objective import Objective
@@ -74,9 +75,10 @@ class Tuner(SearchResults):
             in-memory arrays given to `search()`: the mean of the folds' scores, their
             spread kept in `trial.extra`. The objective must be a `val_` metric.
             Defaults to `None`.
-        pruner: None (default), `"median"`, `"asha"`, or a pruner object from
-            `keras_hparams.pruners`: stops a trial at an epoch where it is clearly
-            worse than other trials were at that epoch; it is recorded as pruned.
+        pruner: None (default), `"median"`, `"successive_halving"` (asynchronous,
+            ASHA-like), or a `kh.pruners.Pruner`:
+            stops a trial at an epoch where it is clearly worse than other trials
+            were at that epoch; it is recorded as pruned, with its score so far.
         trial_timeout: seconds, or None (default): a trial still training after that
             stops at the end of its current batch and is recorded as timed out.
         save_progress_every: seconds, or None. A running trial saves its state (model,
@@ -304,7 +306,7 @@ class Tuner(SearchResults):
         self._store.write(trial)  # before the build: a kill there reruns this trial
         proposed = dict(trial.params)
         context = BuildContext(self.builder.space, proposed, rng)
-        runner = self._runner(trial)
+        runner = self._runner(trial, plan)
         try:
             with context.activate():
                 model = _check_model(self.builder.build_in(context))
@@ -330,8 +332,8 @@ class Tuner(SearchResults):
                 "run search() again to resume."
             )
             raise
-        except SearchSpaceMismatchError:
-            self._store.delete(trial.id)
+        except (SearchSpaceMismatchError, UnsupportedSpaceError):
+            self._store.delete(trial.id)  # found before any training
             raise
         except FatalError as error:
             trial.history = runner.history
@@ -343,11 +345,22 @@ class Tuner(SearchResults):
             self._end(trial, FAILED, _message(error))
         progress.trial_ended(trial, self._best_or_none(), self.objective.name)
 
-    def _runner(self, trial: Trial) -> TrialRunner:
+    def _runner(self, trial: Trial, plan: FitPlan) -> TrialRunner:
         prune = None
         if self.pruner is not None:
-            others = [t for t in self.trials if t.finished and t.id != trial.id]
-            prune = self.pruner.for_trial(others, self.objective)
+            others = [t for t in self.trials if t.id != trial.id]
+            epochs = trial.params.get("epochs", plan.kwargs.get("epochs", 1))
+
+            def prune(values: list[float]) -> bool:
+                if len(values) >= epochs:  # stopping at the last epoch saves nothing
+                    return False
+                return self.pruner.should_prune(
+                    values,
+                    others,
+                    objective=self.objective.name,
+                    direction=self.objective.direction,
+                )
+
         return TrialRunner(
             self.objective,
             keep_weights=self.keep_checkpoints > 0,
@@ -452,6 +465,11 @@ class Tuner(SearchResults):
                 "Pass overwrite=True to start again, or use a new project_name."
             ) from None
         if new:
+            try:
+                self.algorithm.check_space(self.space)
+            except ValueError as error:
+                self.space = SearchSpace([d for d in self.space if d != dimension])
+                raise UnsupportedSpaceError(str(error)) from None
             self._store.set_meta("space", self.space.get_config())
 
     def _announce(self, progress: Progress) -> None:

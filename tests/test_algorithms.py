@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from keras_hparams.algorithms import (
     Algorithm,
     BayesianOptimization,
     RandomSearch,
+    _gp,
+    _skopt,
     bayesian,
 )
 from keras_hparams.space import SearchSpace
@@ -432,9 +435,9 @@ def test_bayesian_with_a_float_whose_bounds_are_equal():
     "kwargs, message",
     [
         (
-            {"surrogate": "GBRT"},
+            {"surrogate": "gp"},
             "For BayesianOptimization, expected surrogate in "
-            "('GP', 'RF', 'ET'). Received: surrogate='GBRT'.",
+            "('GP', 'RF', 'ET', 'GBRT'). Received: surrogate='gp'.",
         ),
         ({"surrogate": "dummy"}, "Received: surrogate='dummy'."),
         (
@@ -462,7 +465,8 @@ def test_get_by_name_or_instance():
     assert isinstance(random_search, RandomSearch) and random_search.seed == 3
     instance = BayesianOptimization(seed=1, surrogate="RF")
     assert algorithms.get(instance, seed=5) is instance
-    assert set(algorithms.ALGORITHMS) == {"bayesian", "random"}
+    assert set(algorithms.ALGORITHMS) == {"bayesian", "grid", "random"}
+    assert isinstance(algorithms.get("grid"), algorithms.GridSearch)
 
 
 @pytest.mark.parametrize("argument", ["nope", "Bayesian", None, 3])
@@ -470,7 +474,8 @@ def test_get_rejects_unknown_names(argument):
     with pytest.raises(
         ValueError,
         match=re.escape(
-            "Tuner(algorithm=...) expects one of ['bayesian', 'random'] or an "
+            "Tuner(algorithm=...) expects one of ['bayesian', 'grid', 'random'] "
+            "or an "
             f"kh.algorithms.Algorithm instance. Received: algorithm={argument!r}."
         ),
     ):
@@ -566,3 +571,392 @@ def test_base_helpers():
     # The generator also depends on the length of the history.
     shorter = RandomSearch(4).rng(trials[:2]).random()
     assert RandomSearch(4).rng(trials).random() != shorter
+
+
+def test_check_space_accepts_any_space_by_default():
+    space = SearchSpace([kh.Float("x", 0.0, 1.0)])
+    assert RandomSearch(0).check_space(space) is None
+    assert BayesianOptimization(0).check_space(space) is None
+
+
+@pytest.mark.parametrize("algorithm_class", ALGORITHM_CLASSES)
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n": 0}, "Algorithm.propose() expects n, a positive integer. Received: n=0."),
+        ({"n": 1.5}, "Received: n=1.5."),
+        ({"n": True}, "Received: n=True."),
+        (
+            {"direction": "maximize"},
+            "Algorithm.propose() expects direction in ('min', 'max'). "
+            "Received: direction='maximize'.",
+        ),
+    ],
+)
+def test_propose_rejects_bad_requests(algorithm_class, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        algorithm_class(seed=0).propose(_small_space(), [], **kwargs)
+
+
+def test_observed_and_pending_helpers():
+    trials = [
+        Trial(1, {}, "completed", score=1.0),
+        Trial(2, {}, "pruned", score=2.0),
+        Trial(3, {}, "pruned", score=None),
+        Trial(4, {}, "failed"),
+        Trial(5, {}, "running"),
+        Trial(6, {}, "interrupted"),
+        Trial(7, {}, "completed", score=float("inf")),
+    ]
+    assert [t.id for t in Algorithm.observed(trials)] == [1, 2]
+    assert [t.id for t in Algorithm.pending(trials)] == [5, 6]
+    assert [t.id for t in Algorithm.completed(trials)] == [1]
+
+
+# -- Bayesian: trials running at the same time -----------------------------------------
+
+
+def _line() -> SearchSpace:
+    return SearchSpace([kh.Float("x", 0.0, 1.0)])
+
+
+def _parabola(params: dict) -> float:
+    return (params["x"] - 0.3) ** 2
+
+
+def _random_history(space, score, count, seed=0):
+    return _search(RandomSearch(seed=seed), space, score, budget=count)
+
+
+class RecordingBayesian(BayesianOptimization):
+    """Bayesian optimization that keeps what it told its last optimizer."""
+
+    def _optimizer(self, dimensions, n_initial, rng):
+        self.optimizer = super()._optimizer(dimensions, n_initial, rng)
+        return self.optimizer
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bayesian_moves_away_from_a_running_trial(seed):
+    space = _line()
+    trials = _random_history(space, _parabola, 6, seed=seed)
+    algorithm = BayesianOptimization(seed=seed)
+    alone = algorithm.propose(space, trials)[0]["x"]
+    running = trials + [Trial(99, {"x": alone}, "running")]
+    beside = algorithm.propose(space, running)[0]["x"]
+    assert abs(beside - alone) > 0.02
+
+
+def test_bayesian_batch_is_distinct_and_avoids_pending_trials():
+    space = _small_space()
+    trials = _random_history(space, _small_score, 8)
+    pending = [
+        Trial(9, {"lr": 0.01, "units": 32, "act": "relu"}, "running"),
+        Trial(10, {"lr": 0.02, "units": 64, "act": "relu"}, "interrupted"),
+    ]
+    history = trials + pending
+    proposals = BayesianOptimization(seed=0).propose(space, history, 4)
+    assert len(proposals) == 4
+    keys = {_key(p) for p in proposals}
+    assert len(keys) == 4
+    assert not keys & {_key(t.params) for t in history}
+    for params in proposals:
+        _check_proposal(space, params)
+    again = BayesianOptimization(seed=0).propose(space, history, 4)
+    assert again == proposals
+
+
+def test_bayesian_batch_with_the_worst_lie_spreads_out():
+    space = _line()
+    for seed in range(3):
+        trials = _random_history(space, _parabola, 6, seed=seed)
+        batch = BayesianOptimization(seed=seed).propose(space, trials, 4)
+        xs = sorted(p["x"] for p in batch)
+        assert min(np.diff(xs)) > 0.02, xs
+
+
+def test_bayesian_tells_pending_trials_the_lie_in_one_fit():
+    space = _line()
+    trials = _random_history(space, _parabola, 5)
+    trials += [
+        Trial(6, {"x": 0.9}, "running"),
+        Trial(7, {"x": 0.8}, "interrupted"),
+        Trial(8, {"x": 0.7}, "failed", error="boom"),
+    ]
+    scores = [t.score for t in trials[:5]]
+    for lie, expected in (("worst", max(scores)), ("best", min(scores))):
+        algorithm = RecordingBayesian(seed=0, lie=lie)
+        proposals = algorithm.propose(space, trials, 3)
+        assert len({p["x"] for p in proposals} | {0.9, 0.8, 0.7}) == 6
+        optimizer = algorithm.optimizer
+        # 5 observed + 2 pending, then the first two proposals as lies.
+        assert len(optimizer.Xi) == 9
+        assert optimizer.Xi[5:7] == [[0.9], [0.8]]
+        assert optimizer.yi[:5] == scores
+        assert optimizer.yi[5:] == [expected] * 4
+        # The proposals' fits keep the first fit's kernel: no hyperparameter search.
+        assert optimizer.base_estimator_.optimizer is None
+    mean = RecordingBayesian(seed=0, lie="mean")
+    mean.propose(space, trials)
+    assert mean.optimizer.yi[5:] == pytest.approx([np.mean(scores)] * 2)
+
+
+def test_bayesian_learns_from_pruned_trials_with_their_score():
+    space = _line()
+    trials = _random_history(space, _parabola, 4)
+    trials += [
+        Trial(5, {"x": 0.95}, "pruned", score=0.5, history=[{"loss": 0.5}]),
+        Trial(6, {"x": 0.85}, "pruned", score=None),  # stopped before any epoch
+    ]
+    algorithm = RecordingBayesian(seed=0, n_initial_points=5)
+    algorithm.propose(space, trials)
+    assert algorithm.optimizer.Xi[-1] == [0.95]
+    assert algorithm.optimizer.yi[-1] == 0.5
+    # Told as scores: with direction="max" the sign flips like a completed trial's.
+    maximizing = RecordingBayesian(seed=0, n_initial_points=5)
+    maximizing.propose(space, trials, direction="max")
+    assert maximizing.optimizer.yi[-1] == -0.5
+    assert maximizing.optimizer.yi[0] == -trials[0].score
+
+
+def test_bayesian_counts_pruned_trials_as_initial_points():
+    space = _line()
+    trials = [
+        Trial(1, {"x": 0.1}, "completed", score=0.04),
+        Trial(2, {"x": 0.9}, "pruned", score=0.36),
+        Trial(3, {"x": 0.5}, "pruned", score=0.04),
+    ]
+    algorithm = RecordingBayesian(seed=0, n_initial_points=3)
+    assert len(algorithm.propose(space, trials)) == 1
+    assert len(algorithm.optimizer.Xi) == 3
+
+
+@pytest.mark.filterwarnings("ignore:Predicted variances smaller than 0")
+def test_fixed_kernel_copy_predicts_like_the_fitted_gp():
+    from skopt import Optimizer
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(20, 2))
+    y = np.sin(3 * x[:, 0]) + x[:, 1] ** 2
+    optimizer = Optimizer([(0.0, 1.0), (0.0, 1.0)], "GP", random_state=0)
+    optimizer.tell(x.tolist(), y.tolist())
+    fitted = optimizer.models[-1]
+    copy = _gp.with_fixed_kernel(fitted).fit(x, y)
+    grid = rng.uniform(size=(50, 2))
+    mean, std = fitted.predict(grid, return_std=True)
+    copy_mean, copy_std = copy.predict(grid, return_std=True)
+    np.testing.assert_allclose(copy_mean, mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(copy_std, std, rtol=1e-4, atol=1e-6)
+    assert copy.optimizer is None
+
+
+@pytest.mark.filterwarnings("ignore:Predicted variances smaller than 0")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("categorical", [False, True])
+def test_fast_gaussian_process_predicts_like_skopts(categorical):
+    from skopt.space import Categorical, Real, Space
+    from skopt.utils import cook_estimator, normalize_dimensions
+
+    if categorical:  # every dimension categorical: skopt uses a Hamming kernel
+        dimensions = [Categorical(list("abc")), Categorical(list("xyz"))]
+    else:
+        dimensions = [Real(0.0, 1.0), Real(1e-4, 1.0, prior="log-uniform")]
+    space = Space(normalize_dimensions(dimensions))
+    points = space.rvs(n_samples=30, random_state=0)
+    x = space.transform(points)
+    y = np.random.default_rng(0).normal(size=30)
+    fast = _gp.gaussian_process(dimensions, seed=0).fit(x, y)
+    slow = cook_estimator("GP", space=dimensions, random_state=0).fit(x, y)
+    assert isinstance(fast, _gp.FastGaussianProcess)
+    grid = space.transform(space.rvs(n_samples=200, random_state=1))
+    for fast_part, slow_part in zip(
+        fast.predict(grid, return_std=True),
+        slow.predict(grid, return_std=True),
+        strict=True,
+    ):
+        np.testing.assert_allclose(fast_part, slow_part, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(fast.predict(grid), slow.predict(grid))
+    if not categorical:  # the gradients the acquisition's L-BFGS uses: skopt's own
+        single = grid[:1]
+        for fast_part, slow_part in zip(
+            fast.predict(single, True, False, True, True),
+            slow.predict(single, True, False, True, True),
+            strict=True,
+        ):
+            np.testing.assert_allclose(fast_part, slow_part)
+
+
+def test_bayesian_uses_the_fast_gaussian_process():
+    space = _line()
+    algorithm = RecordingBayesian(seed=0)
+    algorithm.propose(space, _random_history(space, _parabola, 4))
+    assert isinstance(algorithm.optimizer.models[-1], _gp.FastGaussianProcess)
+
+
+# -- Bayesian: initial points ----------------------------------------------------------
+
+
+def _design_space() -> SearchSpace:
+    return SearchSpace(
+        [
+            kh.Float("x", 0.0, 1.0),
+            kh.Float("lr", 1e-4, 1e-1, log=True),
+            kh.Int("units", 8, 64, step=8),
+            kh.Choice("act", ["relu", "tanh", "gelu"]),
+            kh.Fixed("seed", 0),
+        ]
+    )
+
+
+def _design_score(params: dict) -> float:
+    return params["x"] + params["units"] / 64
+
+
+@pytest.mark.parametrize("generator", ["sobol", "halton", "hammersly", "lhs", "grid"])
+def test_initial_points_follow_the_generator_design(generator):
+    from skopt.space import Space
+    from skopt.utils import cook_initial_point_generator
+
+    space = _design_space()
+    algorithm = BayesianOptimization(
+        seed=4, n_initial_points=6, initial_point_generator=generator
+    )
+    # Each call rebuilds everything from the history; the design must not change.
+    trials = _search(algorithm, space, _design_score, budget=6)
+    dimensions = space.searchable()
+    skopt_space = Space([bayesian._to_skopt(d) for d in dimensions])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        design = cook_initial_point_generator(generator).generate(
+            skopt_space.dimensions, 6, random_state=algorithm._design_seed
+        )
+    expected = [bayesian._from_point(dimensions, point) for point in design]
+    unique = list({_key(p): p for p in expected}.values())
+    assert [t.params for t in trials[: len(unique)]] == unique
+    for trial in trials:
+        _check_proposal(space, trial.params)
+
+
+def test_latin_hypercube_initial_points_fill_every_stratum():
+    space = SearchSpace([kh.Float("x", 0.0, 1.0), kh.Float("y", 0.0, 1.0)])
+    for seed in range(3):
+        algorithm = BayesianOptimization(
+            seed=seed, n_initial_points=8, initial_point_generator="lhs"
+        )
+        trials = _search(algorithm, space, lambda p: p["x"], budget=8)
+        for name in ("x", "y"):
+            strata = sorted(int(t.params[name] * 8) for t in trials)
+            assert strata == list(range(8))
+
+
+def test_initial_design_skips_tried_points_and_serves_batches():
+    space = _design_space()
+    algorithm = BayesianOptimization(
+        seed=0, n_initial_points=6, initial_point_generator="sobol"
+    )
+    design = algorithm.propose(space, [], 6)
+    assert len({_key(p) for p in design}) == 6
+    assert algorithm.propose(space, [], 2) == design[:2]
+    # The first design point is running, the second completed: the batch goes on.
+    trials = [
+        Trial(1, design[0], "running"),
+        Trial(2, design[1], "completed", score=1.0),
+    ]
+    assert algorithm.propose(space, trials, 3) == design[2:5]
+    # Once the design is used up, the initial phase goes on at random.
+    trials = [Trial(i + 1, p, "failed") for i, p in enumerate(design)]
+    more = algorithm.propose(space, trials, 2)
+    assert len(more) == 2
+    assert not {_key(p) for p in more} & {_key(p) for p in design}
+
+
+def test_initial_design_without_a_seed_is_stable_for_one_instance():
+    space = _design_space()
+    algorithm = BayesianOptimization(n_initial_points=5, initial_point_generator="lhs")
+    first = algorithm.propose(space, [], 3)
+    assert algorithm.propose(space, [], 3) == first
+    trials = [Trial(1, first[0], "completed", score=1.0)]
+    assert algorithm.propose(space, trials, 2) == first[1:3]
+
+
+@pytest.mark.parametrize("generator", ["sobol", "lhs"])
+def test_surrogate_takes_over_after_the_design(generator):
+    space = _design_space()
+    algorithm = RecordingBayesian(
+        seed=0, n_initial_points=4, initial_point_generator=generator
+    )
+    trials = _search(algorithm, space, _design_score, budget=6)
+    assert len({_key(t.params) for t in trials}) == 6
+    assert len(algorithm.optimizer.Xi) == 5
+
+
+# -- Bayesian: surrogates and options --------------------------------------------------
+
+
+def test_gbrt_surrogate_proposes_and_optimizes():
+    space = _line()
+    algorithm = BayesianOptimization(seed=0, surrogate="GBRT", n_initial_points=5)
+    trials = _search(algorithm, space, _parabola, budget=12)
+    assert len({_key(t.params) for t in trials}) == 12
+    assert _distance_to_optimum(trials) < 0.1
+    batch = algorithm.propose(space, trials + [Trial(99, {"x": 0.3}, "running")], 3)
+    assert len({_key(p) for p in batch}) == 3
+
+
+def test_gbrt_estimator_is_a_regressor_with_a_spread():
+    from sklearn.base import clone, is_regressor
+
+    estimator = _skopt.QuantileGradientBoosting(random_state=0)
+    assert is_regressor(estimator)
+    assert clone(estimator).get_params() == {"n_estimators": 30, "random_state": 0}
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(40, 2))
+    y = x[:, 0] + 0.1 * rng.normal(size=40)
+    estimator.fit(x, y)
+    mean, std = estimator.predict(x, return_std=True)
+    assert mean.shape == std.shape == (40,)
+    assert np.all(std >= 0) and np.any(std > 0)
+    np.testing.assert_array_equal(estimator.predict(x), mean)
+
+
+@pytest.mark.parametrize("settings", [{"xi": 0.5}, {"kappa": 5.0, "acq_func": "LCB"}])
+def test_acquisition_options_reach_skopt(settings):
+    space = _line()
+    trials = _random_history(space, _parabola, 5)
+    algorithm = RecordingBayesian(seed=0, **settings)
+    assert len(algorithm.propose(space, trials)) == 1
+    kwargs = algorithm.optimizer.acq_func_kwargs
+    assert kwargs == {
+        "xi": settings.get("xi", 0.01),
+        "kappa": settings.get("kappa", 1.96),
+    }
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"initial_point_generator": "sobol2"},
+            "For BayesianOptimization, expected initial_point_generator in "
+            "('random', 'sobol', 'halton', 'hammersly', 'lhs', 'grid'). "
+            "Received: initial_point_generator='sobol2'.",
+        ),
+        (
+            {"lie": "cl_min"},
+            "For BayesianOptimization, expected lie in ('worst', 'mean', 'best'). "
+            "Received: lie='cl_min'.",
+        ),
+        (
+            {"xi": -0.1},
+            "For BayesianOptimization, expected xi a finite number >= 0. "
+            "Received: xi=-0.1.",
+        ),
+        ({"kappa": float("inf")}, "expected kappa a finite number >= 0. "),
+        ({"kappa": "big"}, "Received: kappa='big'."),
+        ({"n_initial_points": True}, "Received: n_initial_points=True."),
+        ({"surrogate": None}, "Received: surrogate=None."),
+    ],
+)
+def test_bayesian_rejects_bad_options(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        BayesianOptimization(seed=0, **kwargs)

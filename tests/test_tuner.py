@@ -546,7 +546,11 @@ def test_session_is_cleared_between_trials(builder, digits, tmp_path):
         ({"seed": "a"}, ValueError, "seed"),
         ({"verbose": 5}, ValueError, r"verbose=...\) expects 0, 1 or 2"),
         ({"project_name": "a/b"}, ValueError, "without path separators"),
-        ({"algorithm": "hyperband"}, ValueError, r"one of \['bayesian', 'random'\]"),
+        (
+            {"algorithm": "hyperband"},
+            ValueError,
+            r"one of \['bayesian', 'grid', 'random'\]",
+        ),
         ({"objective": "val_foo"}, ValueError, r"kh.Objective\('val_foo', 'min'\)"),
         ({"objective": 3}, TypeError, "metric name or a kh.Objective"),
     ],
@@ -696,3 +700,93 @@ def test_trial_timeout_in_the_first_epoch_keeps_that_epoch(builder, digits, tmp_
 def test_bad_option_values(builder, tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_tuner(builder, tmp_path, **kwargs)
+
+
+class ScriptedLoss(keras.Sequential):
+    """Reports val_loss from a fixed list per quality: no real training."""
+
+    scripts = {"good": [1.0, 0.5, 0.3, 0.2], "bad": [5.0, 5.0, 5.0, 5.0]}
+    quality = "good"
+
+    def fit(self, *args, callbacks=(), epochs=1, initial_epoch=0, **kwargs):
+        callback_list = keras.callbacks.CallbackList(callbacks, model=self)
+        callback_list.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            value = self.scripts[self.quality][epoch]
+            callback_list.on_epoch_end(epoch, {"loss": value, "val_loss": value})
+            if self.stop_training:
+                break
+        callback_list.on_train_end()
+
+
+def test_median_pruner_stops_a_clearly_worse_trial(digits, tmp_path):
+    from keras_hparams.pruners import MedianPruner
+
+    def build_model():
+        model = ScriptedLoss([keras.Input((64,)), keras.layers.Dense(1)])
+        model.quality = kh.Choice("quality", ["good", "bad"])
+        kh.Int("seed", 0, 9)  # lets two "good" trials differ
+        model.compile("sgd", "mse")
+        return model
+
+    tuner = make_tuner(
+        build_model,
+        tmp_path,
+        objective="val_loss",
+        max_trials=3,
+        pruner=MedianPruner(n_startup_trials=2, n_warmup_epochs=1),
+    )
+    for seed, quality in ((1, "good"), (2, "good"), (3, "bad")):
+        tuner.enqueue({"quality": quality, "seed": seed})
+    search(tuner, digits, epochs=4)
+    good, _, bad = tuner.trials
+    assert good.status == "completed" and len(good.history) == 4
+    assert bad.status == "pruned"
+    assert len(bad.history) == 2  # stopped after epoch 2 (index 1), past the warmup
+    assert bad.extra["pruned_at"] == 2
+    assert bad.score == 5.0
+    assert tuner.best_trial.id == good.id
+
+
+def test_unknown_pruner_name_is_an_error(builder, tmp_path):
+    with pytest.raises(ValueError, match=r"pruner=...\) expects None, one of"):
+        make_tuner(builder, tmp_path, pruner="hyperband")
+
+
+def test_pruner_with_cross_validation_is_refused(builder, tmp_path):
+    with pytest.raises(ValueError, match="cannot be combined with cv"):
+        make_tuner(builder, tmp_path, pruner="median", cv=3)
+
+
+def test_grid_search_runs_every_combination_then_stops(digits, tmp_path, capsys):
+    @kh.tunable
+    def build_model():
+        model = keras.Sequential(
+            [
+                keras.Input((64,)),
+                keras.layers.Dense(
+                    kh.Int("units", 4, 8, step=4),
+                    activation=kh.Choice("act", ["relu", "tanh"]),
+                ),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    tuner = make_tuner(
+        build_model, tmp_path, max_trials=10, algorithm="grid", verbose=1
+    )
+    search(tuner, digits, epochs=1)
+    combos = {(t.params["units"], t.params["act"]) for t in tuner.trials}
+    assert combos == {(4, "relu"), (4, "tanh"), (8, "relu"), (8, "tanh")}
+    assert len(tuner.trials) == 4
+    assert "exhausted" in capsys.readouterr().out
+
+
+def test_grid_over_a_continuous_range_fails_before_training(builder, digits, tmp_path):
+    # The builder's lr is a Float without a step: found at the first build.
+    tuner = make_tuner(builder, tmp_path, algorithm="grid")
+    with pytest.raises(kh.UnsupportedSpaceError, match="lr"):
+        search(tuner, digits, epochs=1)
+    assert tuner.trials == []

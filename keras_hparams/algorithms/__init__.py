@@ -1,4 +1,8 @@
-"""Search algorithms: what to try next, given the trials so far."""
+"""Search algorithms: what to try next, given the trials so far.
+
+`Tuner(algorithm=...)` takes a name from `ALGORITHMS` or an `Algorithm` instance; see
+`Algorithm` for writing your own.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,31 @@ from typing import Any
 
 from keras_hparams.algorithms.base import Algorithm
 from keras_hparams.algorithms.bayesian import BayesianOptimization
+from keras_hparams.algorithms.grid import GridSearch
 from keras_hparams.algorithms.random import RandomSearch
 
-ALGORITHMS = {"bayesian": BayesianOptimization, "random": RandomSearch}
+ALGORITHMS = {
+    "bayesian": BayesianOptimization,
+    "grid": GridSearch,
+    "random": RandomSearch,
+}
 
-__all__ = ["ALGORITHMS", "Algorithm", "BayesianOptimization", "RandomSearch", "get"]
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "BayesianOptimization",
+    "GridSearch",
+    "RandomSearch",
+    "get",
+]
 
 
 def get(algorithm: Any, seed: int | None = None) -> Algorithm:
-    """The `Algorithm` for a `Tuner(algorithm=...)` argument: a name or an instance."""
+    """The `Algorithm` for a `Tuner(algorithm=...)` argument: a name or an instance.
+
+    An instance is returned as it is (its own seed is kept); a name makes one with
+    `seed`.
+    """
     if isinstance(algorithm, Algorithm):
         return algorithm
     if isinstance(algorithm, str) and algorithm in ALGORITHMS:

@@ -2,7 +2,10 @@
 
 An algorithm is a function of the search history: `propose(space, trials, n)` returns up
 to `n` sets of values that no finished or running trial has, or `[]` when every set of
-values of a finite space has been tried. Algorithms know nothing about Keras.
+values of a finite space has been tried. It learns from finished trials by reading them
+in `trials` at each call (there is no separate "tell"), which is what makes a resumed
+search propose exactly what an uninterrupted one would have. Algorithms know nothing
+about Keras.
 """
 
 from __future__ import annotations
@@ -16,20 +19,33 @@ from typing import Any
 import numpy as np
 
 from keras_hparams.space import Dimension, SearchSpace
-from keras_hparams.trial import COMPLETED, Trial
+from keras_hparams.trial import COMPLETED, INTERRUPTED, PRUNED, RUNNING, Trial
 
 # Beyond this many combinations, a finite space is not enumerated to prove exhaustion.
 _ENUMERATION_LIMIT = 200_000
 _RANDOM_DRAWS = 200
+DIRECTIONS = ("min", "max")
 
 
 class Algorithm(abc.ABC):
     """Base class of search algorithms.
 
-    Subclasses implement `propose`. The tuner calls it before each trial with every
-    trial so far (finished ones with their scores, running ones without), so an
-    algorithm may rebuild its state from `trials` each time; that also makes a resumed
-    search propose what an uninterrupted one would have.
+    A subclass implements one method, `propose`. The tuner calls it before each trial
+    with every trial so far:
+
+    - `"completed"` trials carry a `score` (the objective at their best epoch);
+    - `"pruned"` trials were stopped early by a pruner: `score` is the best value they
+      reached and `history` their per-epoch metrics;
+    - `"failed"` trials have an `error` and no score;
+    - `"running"` and `"interrupted"` trials have no score yet: they are pending, and
+      a proposal should not repeat them.
+
+    An algorithm learns from a finished trial by finding it in `trials` at the next
+    call, so it may rebuild all its state from `trials` each time (the built-in ones
+    do). One that keeps state between calls must derive it from `trials` only (for
+    instance keyed by `Trial.id`), or a resumed search proposes differently. The
+    helpers below (`seen`, `key`, `observed`, `pending`, `random_unseen`, `rng`) do
+    the bookkeeping most algorithms need.
 
     Args:
         seed: int or None, for reproducible proposals.
@@ -42,6 +58,8 @@ class Algorithm(abc.ABC):
             seen = self.seen(space, trials)
             values = space.defaults()
             return [] if self.key(space, values) in seen else [values]
+
+    tuner = kh.Tuner(build_model, objective="val_loss", algorithm=AlwaysDefaults())
     ```
     """
 
@@ -61,10 +79,23 @@ class Algorithm(abc.ABC):
 
         Args:
             space: SearchSpace, the dimensions known so far.
-            trials: every trial so far: `status` `"completed"` ones carry a `score`.
-            n: int, how many proposals. Defaults to `1`.
+            trials: every trial so far, pending ones included (see the class).
+            n: int, how many proposals, for trials that will run at the same time.
+                Defaults to `1`.
             direction: str, `"min"` or `"max"`: which scores are better.
+
+        Returns:
+            A list of at most `n` dicts, hyperparameter name to value, distinct from
+            each other and from every trial in `trials`.
         """
+
+    def check_space(self, space: SearchSpace) -> None:
+        """Raises `ValueError` if this algorithm cannot search `space`.
+
+        The tuner may call it before training starts, so that a bad combination
+        fails early. The default accepts every space.
+        """
+        del space  # every space is searchable by default
 
     # -- helpers for subclasses -----------------------------------------------
     def rng(self, trials: Sequence[Trial]) -> np.random.Generator:
@@ -85,11 +116,31 @@ class Algorithm(abc.ABC):
 
     @staticmethod
     def completed(trials: Sequence[Trial]) -> list[Trial]:
-        return [
-            t
-            for t in trials
-            if t.status == COMPLETED and t.score is not None and math.isfinite(t.score)
-        ]
+        """The completed trials with a finite score."""
+        return [t for t in trials if t.status == COMPLETED and _has_score(t)]
+
+    @staticmethod
+    def observed(trials: Sequence[Trial]) -> list[Trial]:
+        """The completed and pruned trials with a finite score."""
+        return [t for t in trials if t.status in (COMPLETED, PRUNED) and _has_score(t)]
+
+    @staticmethod
+    def pending(trials: Sequence[Trial]) -> list[Trial]:
+        """The trials that have no result yet: running, or interrupted (to resume)."""
+        return [t for t in trials if t.status in (RUNNING, INTERRUPTED)]
+
+    @staticmethod
+    def check_request(n: int, direction: str) -> None:
+        """Raises `ValueError` for a `propose` call's bad `n` or `direction`."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(
+                f"Algorithm.propose() expects n, a positive integer. Received: n={n!r}."
+            )
+        if direction not in DIRECTIONS:
+            raise ValueError(
+                f"Algorithm.propose() expects direction in {DIRECTIONS}. "
+                f"Received: direction={direction!r}."
+            )
 
     def random_unseen(
         self, space: SearchSpace, seen: set[Hashable], rng: np.random.Generator, n: int
@@ -137,6 +188,10 @@ def _enumerate_unseen(
     for values in picked:
         seen.add(algorithm.key(space, values))
     return picked
+
+
+def _has_score(trial: Trial) -> bool:
+    return trial.score is not None and math.isfinite(trial.score)
 
 
 def _normalized(value: Any) -> Any:

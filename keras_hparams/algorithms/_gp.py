@@ -1,0 +1,73 @@
+"""scikit-optimize's Gaussian process, with a faster prediction and a cheap refit.
+
+Imported only when a Bayesian search fits its surrogate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils import check_array
+from skopt.learning import GaussianProcessRegressor
+from skopt.learning.gaussian_process.gpr import _param_for_white_kernel_in_Sum
+from skopt.learning.gaussian_process.kernels import WhiteKernel
+from skopt.utils import cook_estimator
+
+
+class FastGaussianProcess(GaussianProcessRegressor):
+    """skopt's Gaussian process, predicting the standard deviation with BLAS.
+
+    skopt computes the predictive variance of `m` points with
+    `np.einsum("ki,kj,ij->k", K, K, K_inv)`, a loop over m * n * n products outside
+    BLAS: with the 10,000 points the acquisition is evaluated on and n = 300 trials,
+    most of the time of a proposal. `((K @ K_inv) * K).sum(1)` is the same number
+    through a matrix product. Everything else (fit, gradients, kernels) is skopt's.
+    """
+
+    def predict(
+        self,
+        X: Any,
+        return_std: bool = False,
+        return_cov: bool = False,
+        return_mean_grad: bool = False,
+        return_std_grad: bool = False,
+    ) -> Any:
+        plain_std = return_std and not (return_cov or return_mean_grad)
+        if not plain_std or return_std_grad or not hasattr(self, "X_train_"):
+            return super().predict(
+                X, return_std, return_cov, return_mean_grad, return_std_grad
+            )
+        X = check_array(X)
+        K_trans = self.kernel_(X, self.X_train_)
+        y_mean = self.y_train_std_ * K_trans.dot(self.alpha_) + self.y_train_mean_
+        y_var = self.kernel_.diag(X) - np.einsum(
+            "ki,ki->k", K_trans @ self.K_inv_, K_trans
+        )
+        # Round-off can make a variance slightly negative; skopt sets those to 0 too.
+        y_var = np.maximum(y_var, 0.0) * self.y_train_std_**2
+        return y_mean, np.sqrt(y_var)
+
+
+def gaussian_process(skopt_dimensions: list[Any], seed: int) -> FastGaussianProcess:
+    """The Gaussian process skopt's `"GP"` surrogate would use, made faster."""
+    skopt_gp = cook_estimator("GP", space=skopt_dimensions, random_state=seed)
+    return FastGaussianProcess(**skopt_gp.get_params(deep=False))
+
+
+def with_fixed_kernel(gp: Any) -> Any:
+    """An unfitted copy of a fitted skopt Gaussian process that keeps its kernel.
+
+    Fitting the copy solves one linear system instead of optimizing the kernel's
+    hyperparameters from several starts: the expensive part of a fit. Used for the
+    constant liar's extra points, where the hyperparameters are held fixed (as in
+    Ginsbourger et al., "Kriging is well-suited to parallelize optimization", 2010).
+    """
+    kernel = clone(gp.kernel_)
+    # skopt zeroes the fitted noise in kernel_ and keeps its level in noise_.
+    present, parameter = _param_for_white_kernel_in_Sum(kernel)
+    if present and gp.noise_ is not None:
+        noise = WhiteKernel(noise_level=gp.noise_, noise_level_bounds="fixed")
+        kernel.set_params(**{parameter: noise})
+    return clone(gp).set_params(kernel=kernel, optimizer=None)

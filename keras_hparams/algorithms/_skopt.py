@@ -1,0 +1,132 @@
+"""The bridge to scikit-optimize: dimensions, points, the GBRT surrogate, designs.
+
+Only this module and `bayesian.py` import scikit-optimize, and only inside functions, so
+importing keras_hparams does not import it (scikit-learn, which Keras already imports,
+is imported at the top).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.utils import check_random_state
+
+from keras_hparams.space import Choice, Dimension, Float, Int
+
+INITIAL_POINT_GENERATORS = ("random", "sobol", "halton", "hammersly", "lhs", "grid")
+
+# The quantiles skopt's GBRT surrogate predicts: mean = median, std = half the spread.
+_QUANTILES = (0.16, 0.5, 0.84)
+
+
+def to_skopt(dimension: Dimension) -> Any:
+    """The scikit-optimize dimension for one of ours, keeping step and scale."""
+    from skopt.space import Categorical, Integer, Real
+
+    name = dimension.name
+    if isinstance(dimension, Choice):
+        return Categorical(labels(dimension), name=name)
+    if dimension.step is not None:  # a grid: search the index, keep the order
+        return Integer(0, int(dimension.cardinality()) - 1, name=name)
+    prior = "log-uniform" if dimension.log else "uniform"
+    if isinstance(dimension, Int):
+        return Integer(dimension.low, dimension.high, prior=prior, name=name)
+    return Real(dimension.low, dimension.high, prior=prior, name=name)
+
+
+def labels(dimension: Choice) -> list[str]:
+    """Category labels: `str` of each value, or `repr` where two `str`s coincide."""
+    names = [str(v) for v in dimension.choices]
+    if len(set(names)) == len(names):
+        return names
+    return [repr(v) for v in dimension.choices]
+
+
+def to_point(dimensions: list[Dimension], values: dict[str, Any]) -> list[Any]:
+    """A scikit-optimize point for a complete set of values."""
+    point = []
+    for d in dimensions:
+        value = values[d.name]
+        if isinstance(d, Choice):
+            point.append(labels(d)[d.index(value)])
+        elif d.step is not None:
+            point.append(d.to_index(value))
+        else:
+            point.append(value)
+    return point
+
+
+def from_point(dimensions: list[Dimension], point: list[Any]) -> dict[str, Any]:
+    """Our values (plain Python types) for a scikit-optimize point."""
+    values = {}
+    for d, x in zip(dimensions, point, strict=True):
+        if isinstance(d, Choice):
+            values[d.name] = d.choices[labels(d).index(str(x))]
+        elif d.step is not None:
+            values[d.name] = d.from_index(int(x))
+        elif isinstance(d, Int):
+            values[d.name] = int(x)
+        elif isinstance(d, Float):
+            values[d.name] = float(x)
+    return values
+
+
+def initial_design(
+    generator: str, dimensions: list[Dimension], n: int, seed: int
+) -> list[dict[str, Any]]:
+    """`n` points of a space-filling design ("sobol", "lhs", ...), as our values.
+
+    The design depends only on its arguments, so a search that rebuilds it at every
+    proposal walks the same design each time.
+    """
+    from skopt.utils import cook_initial_point_generator
+
+    with warnings.catch_warnings():
+        # Sobol warns when n is not a power of 2; the first n points are still used.
+        warnings.simplefilter("ignore")
+        points = cook_initial_point_generator(generator).generate(
+            [to_skopt(d) for d in dimensions], n, random_state=seed
+        )
+    return [from_point(dimensions, point) for point in points]
+
+
+class QuantileGradientBoosting(RegressorMixin, BaseEstimator):
+    """skopt's "GBRT" surrogate, rebuilt for scikit-learn >= 1.6 and numpy >= 2.4.
+
+    skopt's `GradientBoostingQuantileRegressor` lists its mixins in the order that
+    scikit-learn 1.6 stopped accepting (so it is not recognized as a regressor) and
+    calls `np.in1d`, which numpy 2.4 removed. This is the same model: one
+    gradient-boosted tree ensemble per quantile (16%, 50%, 84%), all with one seed,
+    the median as the mean and half the 16-84% spread as the standard deviation.
+
+    Args:
+        n_estimators: int, trees per quantile. Defaults to `30` (skopt's value).
+        random_state: int or None, the trees' seed.
+    """
+
+    def __init__(self, n_estimators: int = 30, random_state: int | None = None):
+        self.n_estimators = n_estimators
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> QuantileGradientBoosting:
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        self.regressors_ = [
+            GradientBoostingRegressor(
+                loss="quantile",
+                alpha=q,
+                n_estimators=self.n_estimators,
+                random_state=seed,
+            ).fit(X, y)
+            for q in _QUANTILES
+        ]
+        return self
+
+    def predict(self, X: Any, return_std: bool = False) -> Any:
+        low, mean, high = (r.predict(X) for r in self.regressors_)
+        if return_std:
+            return mean, (high - low) / 2.0
+        return mean
