@@ -50,7 +50,9 @@ def load_task(name: str):
     x_train, x_val, y_train, y_val = train_test_split(
         x, y, test_size=0.25, random_state=0
     )
-    return (x_train, y_train, x_val, y_val), head.get_config(), loss
+    config = head.get_config()
+    config.pop("name")  # a fresh name in each model
+    return (x_train, y_train, x_val, y_val), config, loss
 
 
 def make_model(n_features, head_config, loss, layers, units, dropout, lr, activation):

@@ -286,6 +286,12 @@ class Tuner(SearchResults):
             return Trial(id=trial_id, params=queue[0]), None
         if not trials:  # the first trial runs the code's own defaults
             return Trial(id=trial_id, params={}), None
+        if not self.space:
+            progress.print(
+                "No hyperparameter was found in the builder or the fit arguments: the "
+                "one configuration there is has run."
+            )
+            return None, None
         proposals = self.algorithm.propose(
             self.space, trials + self._repeats, 1, direction=self.objective.direction
         )
@@ -340,6 +346,9 @@ class Tuner(SearchResults):
             self._end(trial, FAILED, _message(error))
             raise
         except Exception as error:  # noqa: BLE001 - a trial's failure must not end the search
+            # The dimensions met before the failure are part of the space too.
+            for name in context.active:
+                self._add_dimension(self.builder.space[name])
             trial.params = {**proposed, **context.active}
             trial.history = runner.history
             self._end(trial, FAILED, _message(error))

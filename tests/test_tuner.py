@@ -790,3 +790,47 @@ def test_grid_over_a_continuous_range_fails_before_training(builder, digits, tmp
     with pytest.raises(kh.UnsupportedSpaceError, match="lr"):
         search(tuner, digits, epochs=1)
     assert tuner.trials == []
+
+
+def test_a_failed_build_still_registers_the_dimensions_it_met(digits, tmp_path):
+    # The defaults fail after every marker ran; the search must go on proposing.
+    @kh.tunable
+    def build_model():
+        units = kh.Int("units", 4, 16, step=4)
+        if kh.Boolean("broken", default=True):
+            raise RuntimeError("broken on purpose")
+        model = keras.Sequential(
+            [
+                keras.Input((64,)),
+                keras.layers.Dense(units),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    tuner = make_tuner(
+        build_model,
+        tmp_path,
+        max_trials=4,
+        algorithm="random",
+        max_consecutive_failures=4,
+    )
+    search(tuner, digits, epochs=1)
+    assert len(tuner.trials) == 4
+    assert {"units", "broken"} <= set(tuner.space.names)
+    assert any(t.status == "completed" for t in tuner.trials)
+
+
+def test_a_builder_without_markers_runs_once(digits, tmp_path, capsys):
+    def build_model():
+        model = keras.Sequential(
+            [keras.Input((64,)), keras.layers.Dense(10, activation="softmax")]
+        )
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    tuner = make_tuner(build_model, tmp_path, max_trials=3, verbose=1)
+    search(tuner, digits, epochs=1)
+    assert len(tuner.trials) == 1
+    assert "No hyperparameter was found" in capsys.readouterr().out
