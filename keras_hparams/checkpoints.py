@@ -110,10 +110,14 @@ def load_progress(project: Path, trial_id: int) -> dict[str, Any] | None:
 
 
 def clear_progress(project: Path, trial_id: int) -> None:
+    """Deletes a trial's progress files, half-written ones included."""
     folder = trial_directory(project, trial_id)
-    (folder / PROGRESS_FILE).unlink(missing_ok=True)
+    for name in (PROGRESS_FILE, "partial-" + PROGRESS_FILE):
+        (folder / name).unlink(missing_ok=True)
     for old in folder.glob("progress-*"):
         old.unlink(missing_ok=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _write_atomically(target: Path, text: str) -> None:

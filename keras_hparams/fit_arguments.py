@@ -39,6 +39,8 @@ class FitPlan:
     callbacks: list[keras.callbacks.Callback]
     folds: list[tuple[np.ndarray, np.ndarray]] | None = None
     executions: int = 1
+    keywords: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The `fit` keyword of each tuned dimension, by dimension name."""
 
     @property
     def runs(self) -> int:
@@ -46,7 +48,8 @@ class FitPlan:
 
     def calls(self, params: dict[str, Any]) -> list[tuple[tuple, dict[str, Any]]]:
         """The `(args, kwargs)` of each `fit` call of a trial with `params`."""
-        kwargs = {**self.kwargs, **{n: params[n] for n in self.space.names}}
+        tuned = {self.keywords.get(n, n): params[n] for n in self.space.names}
+        kwargs = {**self.kwargs, **tuned}
         if not self.folds:
             return [(self.args, kwargs)] * self.executions
         data = dict(zip(_DATA, self.args, strict=False))
@@ -78,7 +81,14 @@ def plan(
     space, fixed = _split_markers(fit_args, fit_kwargs)
     callbacks = _check_callbacks(fixed.pop("callbacks", None))
     folds = _folds(fit_args, fixed, cv, seed) if cv else None
-    return FitPlan(space, tuple(fit_args), fixed, callbacks, folds, executions)
+    keywords = {
+        value.name: keyword
+        for keyword, value in fit_kwargs.items()
+        if isinstance(value, Dimension) and value.name is not None
+    }
+    return FitPlan(
+        space, tuple(fit_args), fixed, callbacks, folds, executions, keywords
+    )
 
 
 def _split_markers(fit_args: tuple, fit_kwargs: dict) -> tuple[SearchSpace, dict]:
@@ -114,6 +124,11 @@ def _check_callbacks(callbacks: Any) -> list[keras.callbacks.Callback]:
         return []
     if isinstance(callbacks, keras.callbacks.Callback):
         callbacks = [callbacks]
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(
+            "search(callbacks=...) expects a list of keras.callbacks.Callback "
+            f"instances. Received: {callbacks!r}."
+        )
     callbacks = list(callbacks)
     for callback in callbacks:
         if not isinstance(callback, keras.callbacks.Callback):

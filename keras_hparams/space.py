@@ -310,14 +310,17 @@ class Float(_Range):
         return [self.from_index(i) for i in range(self._grid_count())]
 
     def from_index(self, index: int) -> float:
-        # Rounded so that 0.1 + 2 * 0.1 reads as 0.3, not 0.30000000000000004.
-        return round(self.low + int(index) * self.step, 12)
+        # Rounded so that 0.1 + 2 * 0.1 reads as 0.3, not 0.30000000000000004;
+        # clipped so that the rounding never leaves [low, high].
+        value = round(self.low + int(index) * self.step, 12)
+        return min(max(value, self.low), self.high)
 
     def sample(self, rng: np.random.Generator) -> float:
         if self.step:
             return self.from_index(rng.integers(self._grid_count()))
         if self.log:
-            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+            return min(max(float(value), self.low), self.high)
         return float(rng.uniform(self.low, self.high))
 
 
@@ -347,6 +350,7 @@ class Choice(Dimension):
             raise ValueError(
                 f"For {self.label}, expected at least one value. Received: values=[]."
             )
+        _check_finite(self.label, "values", values)
         kinds = {_value_kind(v) for v in values if v is not None}
         if len(kinds) > 1 or "other" in kinds:
             raise ValueError(
@@ -409,6 +413,11 @@ class Boolean(Choice):
     """
 
     def __init__(self, name: str | None = None, *, default: bool = False) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(
+                "Boolean() takes a name that is a non-empty string. "
+                f"Received: {name!r}."
+            )
         if not isinstance(default, (bool, np.bool_)):
             raise TypeError(
                 f"For Boolean({name!r}), expected default True or False. "
@@ -452,6 +461,7 @@ class Fixed(Dimension):
                 f"For {self.label}, expected a str, number, bool or None. "
                 f"Received: value={value!r}."
             )
+        _check_finite(self.label, "value", [value])
         self.value = self.default = (
             value.item() if isinstance(value, np.generic) else value
         )
@@ -475,6 +485,16 @@ class Fixed(Dimension):
     def from_config(cls, config: dict[str, Any]) -> Fixed:
         args = (config["name"],) if config.get("name") else ()
         return _plain(cls, *args, config["value"])
+
+
+def _check_finite(label: str, argument: str, values: list[Any]) -> None:
+    # NaN is not equal to itself, so a dimension could not contain its own value.
+    for value in values:
+        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            raise ValueError(
+                f"For {label}, expected finite numbers. Received: {argument} "
+                f"containing {value!r}."
+            )
 
 
 def _value_kind(value: Any) -> str:

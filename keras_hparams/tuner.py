@@ -243,6 +243,7 @@ class Tuner(SearchResults):
         with self._store.locked():
             for dimension in plan.space:
                 self._add_dimension(dimension)
+            self._tidy()
             progress = Progress(self.verbose, self.max_trials)
             self._announce(progress)
             self._loop(progress, plan)
@@ -281,9 +282,8 @@ class Tuner(SearchResults):
             return pending[0], self._rng(pending[0].id)
         trial_id = self._store.next_id()
         queue = self._store.get_meta("queue") or []
-        if queue:
-            self._store.set_meta("queue", queue[1:])
-            return Trial(id=trial_id, params=queue[0]), None
+        if queue:  # taken off the queue once its row is written (_run_trial)
+            return Trial(id=trial_id, params=queue[0], extra={"enqueued": True}), None
         if not trials:  # the first trial runs the code's own defaults
             return Trial(id=trial_id, params={}), None
         if not self.space:
@@ -308,8 +308,13 @@ class Tuner(SearchResults):
         if self.seed is not None:
             keras.utils.set_random_seed((self.seed * 100_003 + trial.id) % 2**32)
         trial.started, trial.status, trial.error = time.time(), RUNNING, None
+        enqueued = trial.extra.get("enqueued", False)
         trial.history, trial.extra = [], {}
         self._store.write(trial)  # before the build: a kill there reruns this trial
+        if enqueued:
+            # A kill between the two writes runs it twice at worst, and the repeat
+            # is found after the build, before any training.
+            self._store.set_meta("queue", (self._store.get_meta("queue") or [])[1:])
         proposed = dict(trial.params)
         context = BuildContext(self.builder.space, proposed, rng)
         runner = self._runner(trial, plan)
@@ -331,8 +336,12 @@ class Tuner(SearchResults):
                 )
             self._record(trial, result)
         except KeyboardInterrupt:
-            trial.history = runner.history
-            self._end(trial, INTERRUPTED, "interrupted by the user (KeyboardInterrupt)")
+            stored = self._store.get(trial.id)
+            if stored is None or not stored.finished:  # else: recorded just before
+                trial.history = runner.history
+                self._end(
+                    trial, INTERRUPTED, "interrupted by the user (KeyboardInterrupt)"
+                )
             progress.print(
                 f"Search interrupted during trial {trial.id}; "
                 "run search() again to resume."
@@ -436,6 +445,15 @@ class Tuner(SearchResults):
             checkpoints.clear_progress(self.project_directory, trial.id)
 
     # -- helpers --------------------------------------------------------------
+    def _tidy(self) -> None:
+        """Deletes what a killed process may have left: progress files of finished
+        trials, checkpoints beyond `keep_checkpoints`."""
+        for trial in self.trials:
+            if trial.finished:
+                checkpoints.clear_progress(self.project_directory, trial.id)
+        kept = {t.id for t in self.ranked_trials()[: self.keep_checkpoints]}
+        checkpoints.keep_only(self.project_directory, kept)
+
     def _keeps_checkpoint(self, trial: Trial) -> bool:
         others = [t for t in self.trials if t.id != trial.id]
         return trial in self.ranked_trials(others + [trial])[: self.keep_checkpoints]
@@ -541,9 +559,10 @@ def _check_model(model: Any) -> keras.Model:
 
 
 def _message(error: BaseException) -> str:
+    # The start, which names the error, matters more than a long traceback's end.
     if isinstance(error, (FailedTrialError, FatalError)):
-        return str(error)[-2000:]
-    return f"{type(error).__name__}: {error}"[-2000:]
+        return str(error)[:2000]
+    return f"{type(error).__name__}: {error}"[:2000]
 
 
 def _delete_project(directory: Path) -> None:
