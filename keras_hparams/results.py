@@ -49,14 +49,27 @@ class SearchResults:
 
     project_directory: Path
     objective: Objective
+    _store: TrialStore  # the project's trial store, opened by the subclass
     space: SearchSpace
     builder: Any = None
     seed: int | None = None
 
     @property
     def trials(self) -> list[Trial]:
-        """Every trial of the project, by id, as stored."""
-        raise NotImplementedError
+        """Every trial of the project, by id, as stored now."""
+        return self._store.trials()
+
+    def _best_checkpoint(self) -> tuple[Trial, Path]:
+        """The best trial and its best-epoch model file, or FileNotFoundError."""
+        trial = self.best_trial
+        checkpoint = checkpoints.path(self.project_directory, trial.id)
+        if not checkpoint.exists():
+            raise FileNotFoundError(
+                f"No checkpoint was kept for the best trial ({trial.id}): expected "
+                f"{checkpoint}. A search with Tuner(keep_checkpoints=0) keeps none; "
+                "rebuild the model with the best values and train it instead."
+            )
+        return trial, checkpoint
 
     def best_model(self) -> keras.Model:
         """The best trial's model with the weights of its best epoch, compiled."""
@@ -262,20 +275,9 @@ class LoadedSearch(SearchResults):
         """The search space as stored now (a running search may still extend it)."""
         return SearchSpace.from_config(self._store.get_meta("space") or [])
 
-    @property
-    def trials(self) -> list[Trial]:
-        """Every trial of the project, by id, as stored now."""
-        return self._store.trials()
-
     def best_model(self) -> keras.Model:
         """The best trial's model with the weights of its best epoch, compiled."""
-        trial = self.best_trial
-        checkpoint = checkpoints.path(self.project_directory, trial.id)
-        if not checkpoint.exists():
-            raise FileNotFoundError(
-                f"No checkpoint was kept for the best trial ({trial.id}): expected "
-                f"{checkpoint}. A search with Tuner(keep_checkpoints=0) keeps none."
-            )
+        _, checkpoint = self._best_checkpoint()
         return keras.models.load_model(checkpoint, custom_objects=self.custom_objects)
 
     def close(self) -> None:

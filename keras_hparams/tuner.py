@@ -182,21 +182,9 @@ class Tuner(SearchResults):
         self._repeats: list[Trial] = []
 
     # -- results --------------------------------------------------------------
-    @property
-    def trials(self) -> list[Trial]:
-        """Every trial of the project, by id, as stored."""
-        return self._store.trials()
-
     def best_model(self) -> keras.Model:
         """The best trial's model with the weights of its best epoch, compiled."""
-        trial = self.best_trial
-        checkpoint = checkpoints.path(self.project_directory, trial.id)
-        if not checkpoint.exists():
-            raise FileNotFoundError(
-                f"No checkpoint was kept for the best trial ({trial.id}) at "
-                f"{checkpoint}. Tuner(keep_checkpoints=0) keeps none; rebuild it "
-                "with build(tuner.best_params) and train it instead."
-            )
+        trial, checkpoint = self._best_checkpoint()
         # A context, not build(): the values include tuned fit arguments.
         context = BuildContext(self.builder.space, trial.params)
         model = self.builder.build_in(context)
