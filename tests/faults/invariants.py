@@ -115,26 +115,16 @@ def trial_folders(project: Path) -> dict[int, Path]:
 
 
 def check_files(
-    project: Path,
-    rows: list[Row],
-    *,
-    keep: int,
-    final: bool = False,
-    ignore: tuple[str, ...] = (),
+    project: Path, rows: list[Row], *, keep: int, final: bool = False
 ) -> None:
     """Checkpoints: whole, present for the best `keep` trials; bounded when `final`.
 
     Mid-search (after a kill), a folder may hold a running trial's files and the
     model files of a trial the next completed trial will delete. Once a search has
     ended, only the best `keep` trials have a folder, and it holds only its model.
-    Files whose names start with one of `ignore` are left out of the final check.
     """
     ids = {r.id for r in rows}
     folders = trial_folders(project)
-    if final and ignore:
-        for trial_id, folder in list(folders.items()):
-            if all(p.name.startswith(ignore) for p in folder.iterdir()):
-                del folders[trial_id]
     assert set(folders) <= ids, f"folders {sorted(folders)} for trials never started"
     for folder in folders.values():
         model = folder / MODEL_FILE
@@ -150,9 +140,7 @@ def check_files(
             f"checkpoint folders {sorted(folders)}; the best {keep}: {sorted(best)}"
         )
         for trial_id, folder in folders.items():
-            names = sorted(
-                p.name for p in folder.iterdir() if not p.name.startswith(ignore)
-            )
+            names = sorted(p.name for p in folder.iterdir())
             assert names == [MODEL_FILE], f"trial {trial_id} folder holds {names}"
         others = {p.name for p in project.iterdir()} - OWN_FILES
         assert not others, f"{project} holds {sorted(others)}"

@@ -25,7 +25,7 @@ from tests.faults import FULL, TALLY, child, invariants, launch, scaled
 pytestmark = pytest.mark.faults
 
 MAX_TRIALS = scaled(8, 24)
-KILLS = scaled(10, 45)
+KILLS = scaled(12, 45)
 KEEP = scaled(2, 3)
 SEED = int(os.environ.get("KH_FAULTS_SEED", "0"))
 # Seconds after the search starts in which a random kill lands.
@@ -37,16 +37,19 @@ VISITS = {"batch": 20, "db_commit": 3, "db_write": 3}
 FALLBACK = (0.5, 1.5)
 # Seconds for the checkpoint places: only trials among the best `KEEP` write one.
 CHECKPOINT_FALLBACK = (3.0, 5.0)
-# Places whose kills leave the project wrong today, each shown by an xfail test
-# below; they join the campaign once fixed. (The campaign enqueues no trial, so
-# "queue_pop" would never be reached anyway.)
-KNOWN_BUGS = {"after_write", "queue_pop"}
-# A random kill can land in the same gap as "after_write" (a completed row
-# committed, its progress files not yet deleted); until that is fixed, the final
-# check leaves such files out.
-LEFT_BY_KNOWN_BUGS = (
-    ("progress.json", "progress-") if "after_write" in KNOWN_BUGS else ()
-)
+# Trials given to Tuner.enqueue in the first run, so that kills land next to the
+# queue too ("queue_pop", first in the plan).
+ENQUEUED = [
+    {
+        "layers": 2,
+        "units_0": 8,
+        "activation": "tanh",
+        "units_1": 12,
+        "lr": 0.01,
+        "batch_size": 32,
+    },
+    {"layers": 1, "units_0": 28, "activation": "relu", "lr": 0.2, "batch_size": 16},
+]
 
 
 class Observed:
@@ -88,13 +91,15 @@ class Observed:
 def plan(rng: np.random.Generator, count: int, places: list[str]) -> list[str]:
     """`count` kill specs: every place once in each round, in a random order.
 
-    The first round starts with the checkpoint places, so that even a short
-    campaign kills during a checkpoint write (trial 1 is always checkpointed).
+    The first round starts with the queue (the enqueued trials run first) and the
+    checkpoint places (the first trials are always checkpointed), so that even a
+    short campaign kills there; later rounds leave the queue out, by then empty.
     """
-    first = [p for p in places if p.startswith("checkpoint")]
+    first = [p for p in places if p == "queue_pop" or p.startswith("checkpoint")]
     rounds = first + list(rng.permutation([p for p in places if p not in first]))
+    later = [p for p in places if p != "queue_pop"]
     while len(rounds) < count:
-        rounds += list(rng.permutation(places))
+        rounds += list(rng.permutation(later))
     specs = []
     for place in rounds[:count]:
         if place == "random":
@@ -143,14 +148,16 @@ def kill_once(tmp_path, spec, rng, config, fresh=False) -> launch.Search:
     return search
 
 
-def campaign(tmp_path, specs, config, fresh=False) -> collections.Counter:
-    """Kills one search at each of `specs`, checking the project after each kill;
-    then lets it finish and checks it. Returns where the kills landed."""
+def campaign(tmp_path, specs, config, fresh=False, enqueue=()) -> collections.Counter:
+    """Kills one search at each of `specs` (the first run enqueues `enqueue`),
+    checking the project after each kill; then lets it finish and checks it, each
+    enqueued trial run once. Returns where the kills landed."""
     rng = np.random.default_rng(SEED)
     project = tmp_path / "p"
     observed, landed = Observed(), collections.Counter()
-    for spec in specs:
-        search = kill_once(tmp_path, spec, rng, config, fresh)
+    for number, spec in enumerate(specs):
+        first = {"enqueue": enqueue} if number == 0 and enqueue else {}
+        search = kill_once(tmp_path, spec, rng, {**config, **first}, fresh)
         code = search.wait()
         if code == 0:
             break  # the search ended before this kill: nothing left to kill
@@ -167,13 +174,9 @@ def campaign(tmp_path, specs, config, fresh=False) -> collections.Counter:
     invariants.check_rows(rows, epochs=child.EPOCHS)
     assert [r.status for r in rows] == ["completed"] * config["max_trials"]
     observed.update(rows)
-    invariants.check_files(
-        project,
-        rows,
-        keep=config["keep_checkpoints"],
-        final=True,
-        ignore=LEFT_BY_KNOWN_BUGS,
-    )
+    invariants.check_files(project, rows, keep=config["keep_checkpoints"], final=True)
+    for params in enqueue:
+        assert [r.params for r in rows].count(params) == 1, params
     check_through_the_library(tmp_path, config, rows)
     return landed
 
@@ -182,9 +185,8 @@ def test_search_survives_repeated_sigkill(tmp_path):
     config = dict(
         max_trials=MAX_TRIALS, keep_checkpoints=KEEP, tuner=child.progress_options()
     )
-    places = [p for p in child.PLACES if p not in KNOWN_BUGS]
-    specs = plan(np.random.default_rng(SEED), KILLS, places + ["random"])
-    landed = campaign(tmp_path, specs, config)
+    specs = plan(np.random.default_rng(SEED), KILLS, [*child.PLACES, "random"])
+    landed = campaign(tmp_path, specs, config, enqueue=ENQUEUED)
     kills = sum(landed.values())
     TALLY["SIGKILLs survived"] += kills
     print(f"\n{kills} kills survived over {MAX_TRIALS} trials: {dict(landed)}")
@@ -195,7 +197,7 @@ def test_search_survives_repeated_sigkill(tmp_path):
 def test_fresh_interpreters_killed_through_the_environment_variable(tmp_path):
     # `python -m tests.faults.child` reads its kill point from KH_FAULT_KILL.
     config = dict(max_trials=6, keep_checkpoints=2, tuner=child.progress_options())
-    places = [p for p in child.PLACES if p not in KNOWN_BUGS]
+    places = [p for p in child.PLACES if p != "queue_pop"]  # nothing enqueued here
     landed = campaign(tmp_path, [f"{p}:1" for p in places], config, fresh=True)
     TALLY["SIGKILLs survived"] += sum(landed.values())
     print(f"\n{sum(landed.values())} kills of fresh interpreters: {dict(landed)}")
