@@ -315,12 +315,14 @@ class FailAt(keras.callbacks.Callback):
             raise RuntimeError(f"boom at epoch {epoch + 1}")
 
 
-def test_failed_trial_is_recorded_and_the_search_goes_on(digits, tmp_path):
+def build_refusing(refused):
+    """A builder that raises for `refused` units (a Choice among 4, 8 and 16)."""
+
     @kh.tunable
     def build_model():
         units = kh.Choice("units", [4, 8, 16])
-        if units == 8:
-            raise ValueError("8 units are not allowed here")
+        if units == refused:
+            raise ValueError(f"{refused} units are not allowed here")
         model = keras.Sequential(
             [
                 keras.Input((64,)),
@@ -331,6 +333,11 @@ def test_failed_trial_is_recorded_and_the_search_goes_on(digits, tmp_path):
         model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
+    return build_model
+
+
+def test_failed_trial_is_recorded_and_the_search_goes_on(digits, tmp_path):
+    build_model = build_refusing(8)
     tuner = make_tuner(build_model, tmp_path, max_trials=3)
     search(tuner, digits, epochs=1)
     statuses = {t.params["units"]: (t.status, t.error) for t in tuner.trials}
@@ -444,37 +451,16 @@ def test_best_model_has_the_best_epoch_weights(builder, digits, tmp_path):
     assert accuracy == pytest.approx(tuner.best_score, abs=1e-6)
 
 
-def build_without_defaults():
-    """A builder whose default (4 units) fails, so the best trial is never it."""
-
-    @kh.tunable
-    def build_model():
-        units = kh.Choice("units", [4, 8, 16])
-        if units == 4:
-            raise ValueError("4 units are not allowed")
-        model = keras.Sequential(
-            [
-                keras.Input((64,)),
-                keras.layers.Dense(units),
-                keras.layers.Dense(10, activation="softmax"),
-            ]
-        )
-        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
-
-    return build_model
-
-
 def test_best_model_of_a_reopened_search(digits, tmp_path):
     # As in a new process: the builder has found no dimension yet, and the best
     # values include a tuned fit argument that the builder does not use.
     x, y = digits
-    first = make_tuner(build_without_defaults(), tmp_path, max_trials=3)
+    first = make_tuner(build_refusing(4), tmp_path, max_trials=3)
     first.search(
         x, y, epochs=1, validation_split=0.25, verbose=0, batch_size=kh.Choice([16, 32])
     )
     assert first.best_params["units"] != 4
-    reopened = make_tuner(build_without_defaults(), tmp_path)
+    reopened = make_tuner(build_refusing(4), tmp_path)
     expected = first.best_model().predict(x, verbose=0)
     np.testing.assert_allclose(reopened.best_model().predict(x, verbose=0), expected)
 
