@@ -455,6 +455,7 @@ def test_best_model_of_a_reopened_search(digits, tmp_path):
     # As in a new process: the builder has found no dimension yet, and the best
     # values include a tuned fit argument that the builder does not use.
     x, y = digits
+    # 4 units is the default: refusing it means the best trial is never the defaults.
     first = make_tuner(build_refusing(4), tmp_path, max_trials=3)
     first.search(
         x, y, epochs=1, validation_split=0.25, verbose=0, batch_size=kh.Choice([16, 32])
