@@ -19,6 +19,13 @@ from keras_hparams.space import Dimension, SearchSpace
 FIT_PARAMETERS = set(inspect.signature(keras.Model.fit).parameters) - {"self"}
 _UNTUNABLE = {"x", "y", "validation_data", "callbacks", "sample_weight", "class_weight"}
 _DATA = ("x", "y", "sample_weight")
+_POSITIONAL = [
+    name
+    for name, parameter in inspect.signature(keras.Model.fit).parameters.items()
+    if name != "self" and parameter.kind is parameter.POSITIONAL_OR_KEYWORD
+]
+# Data that may be given as a function without arguments that returns it.
+_DATA_FUNCTIONS = ("x", "y", "validation_data")
 
 
 @dataclasses.dataclass
@@ -45,6 +52,22 @@ class FitPlan:
     @property
     def runs(self) -> int:
         return (len(self.folds) if self.folds else 1) * self.executions
+
+    def materialized(self) -> FitPlan:
+        """This plan with data given as functions (`x=make_dataset`) made.
+
+        A data pipeline that cannot be pickled (a `tf.data.Dataset`) reaches a
+        worker process as a function without arguments; each worker calls it once.
+        """
+        args = tuple(
+            _made(name, value) if name in _DATA_FUNCTIONS else value
+            for name, value in zip(_POSITIONAL, self.args, strict=False)
+        ) + tuple(self.args[len(_POSITIONAL) :])
+        kwargs = {
+            name: _made(name, value) if name in _DATA_FUNCTIONS else value
+            for name, value in self.kwargs.items()
+        }
+        return dataclasses.replace(self, args=args, kwargs=kwargs)
 
     def calls(self, params: dict[str, Any]) -> list[tuple[tuple, dict[str, Any]]]:
         """The `(args, kwargs)` of each `fit` call of a trial with `params`."""
@@ -173,3 +196,19 @@ def _folds(
         for parts in [np.array_split(order, cv)]
         for i in range(cv)
     ]
+
+
+def _made(name: str, value: Any) -> Any:
+    """`value()` for data given as a function, else `value`."""
+    if not callable(value) or isinstance(value, type) or hasattr(value, "__len__"):
+        return value
+    try:
+        return value()
+    except TypeError as error:
+        if "argument" not in str(error):
+            raise
+        raise TypeError(
+            f"search({name}=...) received a function: data may be given as a "
+            "function without arguments that returns it (a tf.data.Dataset, for "
+            f"instance), and calling {value!r} failed: {error}"
+        ) from error

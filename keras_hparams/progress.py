@@ -52,7 +52,7 @@ class Progress:
         if self.verbose:
             self.print(
                 f"Trial {trial.id}/{self.max_trials} started: "
-                f"{format_params(trial.params)}"
+                f"{format_params(trial.params) or 'the defaults'}"
             )
 
     def trial_ended(self, trial: Trial, best: Trial | None, objective: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
@@ -154,6 +155,18 @@ class TunableFunction(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<tunable {self.__name__} with {len(self._space)} dimensions found>"
+
+    def __reduce__(self) -> Any:
+        # Sent to a worker process: by name where the worker can import it (the
+        # decorated function of a module), else by value with cloudpickle (see
+        # execution.dumps). A worker finds the space again as its builds run.
+        from keras_hparams.execution import BY_VALUE
+
+        module = sys.modules.get(self.__module__)
+        by_name = getattr(module, self.__qualname__, None) is self
+        if by_name and not (BY_VALUE.get() and self.__module__ == "__main__"):
+            return self.__qualname__
+        return (TunableFunction, (self._function,))
 
 
 def tunable(function: Callable[P, R]) -> TunableFunction[P, R]:

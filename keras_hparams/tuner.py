@@ -7,6 +7,8 @@ among the best few, and record it. The tuner knows nothing about scikit-optimize
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import shutil
 import time
@@ -16,20 +18,21 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_hparams import algorithms, checkpoints, fit_arguments
+from keras_hparams import algorithms, checkpoints, errors, execution, fit_arguments
 from keras_hparams.errors import (
-    FailedTrialError,
     FatalError,
     SearchSpaceMismatchError,
     TooManyFailuresError,
     UnsupportedSpaceError,
 )
+from keras_hparams.execution import check_model, error_message, used_params
 from keras_hparams.fit_arguments import FitPlan
 from keras_hparams.objective import Objective
 from keras_hparams.progress import Progress, format_params, format_value
 from keras_hparams.results import SearchResults
 from keras_hparams.runner import TrialResult, TrialRunner
 from keras_hparams.space import Dimension, SearchSpace
+from keras_hparams.space import from_config as dimension_from_config
 from keras_hparams.storage import DATABASE_NAME, TrialStore
 from keras_hparams.trial import COMPLETED, FAILED, INTERRUPTED, RUNNING, Trial
 from keras_hparams.tunable import BuildContext, as_builder
@@ -89,6 +92,23 @@ class Tuner(SearchResults):
             `executions_per_trial > 1` restart from scratch.
         verbose: int, `1` prints a line per trial, `0` nothing. Keras's own epoch
             output follows the `verbose` argument of `search` as it does for `fit`.
+        distribution_strategy: None (default), or a `tf.distribute.Strategy`: each
+            trial's model is built, compiled and trained under its scope, e.g.
+            `tf.distribute.MirroredStrategy()` for one trial across several GPUs or
+            `TPUStrategy` for a TPU. Runs in this process (not with `executor`).
+        executor: None (default) runs one trial at a time in this process;
+            `"processes"` runs `n_workers` trials at once in worker processes on
+            this machine; a `dask.distributed.Client` runs trials as tasks on its
+            cluster's workers. The tuner's process alone proposes values and writes
+            the trial database.
+        n_workers: int, trials at once. With `"processes"`, defaults to
+            `len(devices)`, else to the number of CPU cores; with a Dask client, to
+            its workers' threads.
+        devices: list such as `["GPU:0", "GPU:1"]`: one worker process per entry,
+            each seeing only its GPU (`"CPU"` for one that sees none). Implies
+            `executor="processes"`.
+        worker_resources: dict such as `{"GPU": 1}`: the Dask resources each trial
+            asks for (workers started with `--resources "GPU=1"`).
 
     Example:
 
@@ -120,6 +140,11 @@ class Tuner(SearchResults):
         trial_timeout: float | None = None,
         save_progress_every: float | None = 60,
         verbose: int = 1,
+        distribution_strategy: Any = None,
+        executor: Any = None,
+        n_workers: int | None = None,
+        devices: list[str] | None = None,
+        worker_resources: dict[str, float] | None = None,
     ) -> None:
         self.builder = as_builder(hypermodel)
         self.objective = Objective.from_argument(objective)
@@ -166,6 +191,10 @@ class Tuner(SearchResults):
                 f"pruner={pruner!r}, cv={cv!r}, "
                 f"executions_per_trial={executions_per_trial!r}."
             )
+        self.distribution_strategy = _check_strategy(distribution_strategy)
+        self._executor = _check_executor(
+            executor, n_workers, devices, worker_resources, distribution_strategy
+        )
         self.max_consecutive_failures = max_consecutive_failures
         self.keep_checkpoints = keep_checkpoints
         self.executions_per_trial = executions_per_trial
@@ -234,7 +263,10 @@ class Tuner(SearchResults):
             self._tidy()
             progress = Progress(self.verbose, self.max_trials)
             self._announce(progress)
-            self._loop(progress, plan)
+            if self._executor is None:
+                self._loop(progress, plan.materialized())
+            else:
+                self._parallel_loop(progress, plan)
 
     def _loop(self, progress: Progress, plan: FitPlan) -> None:
         failures: list[str] = []
@@ -256,6 +288,9 @@ class Tuner(SearchResults):
                     )
             elif trial.status != RUNNING:  # not a repeat
                 failures.clear()
+        self._print_best(progress)
+
+    def _print_best(self, progress: Progress) -> None:
         if self.verbose and self.ranked_trials():
             best = self.best_trial
             progress.print(
@@ -307,8 +342,8 @@ class Tuner(SearchResults):
         context = BuildContext(self.builder.space, proposed, rng)
         runner = self._runner(trial, plan)
         try:
-            with context.activate():
-                model = _check_model(self.builder.build_in(context))
+            with context.activate(), self._scope():
+                model = check_model(self.builder.build_in(context))
                 trial.params = self._trial_params(context, plan.space, proposed, rng)
                 if self._is_repeat(trial, proposed):
                     self._store.delete(trial.id)
@@ -318,7 +353,7 @@ class Tuner(SearchResults):
                 result = runner.run(
                     trial,
                     model,
-                    lambda: _check_model(self.builder.build_in(context)),
+                    lambda: check_model(self.builder.build_in(context)),
                     plan,
                     self.project_directory,
                 )
@@ -340,7 +375,7 @@ class Tuner(SearchResults):
             raise
         except FatalError as error:
             trial.history = runner.history
-            self._end(trial, FAILED, _message(error))
+            self._end(trial, FAILED, error_message(error))
             raise
         except Exception as error:  # noqa: BLE001 - a trial's failure must not end the search
             # The dimensions met before the failure are part of the space too.
@@ -348,7 +383,7 @@ class Tuner(SearchResults):
                 self._add_dimension(self.builder.space[name])
             trial.params = {**proposed, **context.active}
             trial.history = runner.history
-            self._end(trial, FAILED, _message(error))
+            self._end(trial, FAILED, error_message(error))
         progress.trial_ended(trial, self._best_or_none(), self.objective.name)
 
     def _runner(self, trial: Trial, plan: FitPlan) -> TrialRunner:
@@ -380,15 +415,7 @@ class Tuner(SearchResults):
         """The values the trial really used: active model dimensions and fit values."""
         for name in context.active:
             self._add_dimension(self.builder.space[name])
-        params = dict(context.active)
-        for dimension in fit_space:
-            if dimension.name in proposed:
-                params[dimension.name] = proposed[dimension.name]
-            else:
-                params[dimension.name] = (
-                    dimension.sample(rng) if rng is not None else dimension.default
-                )
-        return params
+        return used_params(context, fit_space, proposed, rng)
 
     def _is_repeat(self, trial: Trial, proposed: dict[str, Any]) -> bool:
         """Whether the built trial repeats a finished one (conditional dimensions).
@@ -431,6 +458,204 @@ class Tuner(SearchResults):
         self._store.write(trial)
         if status == FAILED:
             checkpoints.clear_progress(self.project_directory, trial.id)
+
+    # -- several trials at once ---------------------------------------------------
+    def _parallel_loop(self, progress: Progress, plan: FitPlan) -> None:
+        """Keeps every worker busy; records each trial as its outcome comes back.
+
+        This process alone proposes values (pending-aware: running trials are in
+        the store) and writes the store. Trials still running when the search stops
+        (an error, Ctrl-C) are recorded as interrupted, so a resumed search reruns
+        them.
+        """
+        kind, options = self._executor
+        shared_files = kind == "processes"
+        job = execution.Job(
+            builder=self.builder,
+            plan=plan,
+            objective=self.objective,
+            key=self.algorithm.key,
+            pruner=self.pruner,
+            seed=self.seed,
+            keep_weights=self.keep_checkpoints > 0,
+            timeout=self.trial_timeout,
+            save_every=self.save_progress_every,
+            project_directory=str(self.project_directory) if shared_files else None,
+        )
+        payload = execution.check_picklable(
+            "builder with the arguments of search()", job
+        )
+        if not self.trials:
+            self._discover_space()
+        executor = (
+            execution.ProcessExecutor(**options)
+            if shared_files
+            else execution.DaskExecutor(**options)
+        )
+        running: dict[int, Trial] = {}
+        failures: list[str] = []
+        exhausted = False
+        try:
+            executor.start(payload)
+            while True:
+                while not exhausted and executor.idle():
+                    trials = self.trials
+                    trial, rng = self._next_parallel(trials, running, progress)
+                    if trial is None:
+                        exhausted = rng == "exhausted"
+                        break
+                    self._submit(executor, trial, rng, plan, trials)
+                    running[trial.id] = trial
+                    progress.trial_started(trial)
+                if not running:
+                    break
+                for outcome in executor.wait():
+                    trial = running.pop(outcome.trial_id)
+                    self._take_outcome(trial, outcome, progress, failures)
+        except BaseException as error:
+            reason = (
+                "interrupted by the user (KeyboardInterrupt)"
+                if isinstance(error, KeyboardInterrupt)
+                else f"the search stopped: {error_message(error)}"
+            )
+            for trial in running.values():
+                self._end(trial, INTERRUPTED, reason)
+            if running and isinstance(error, KeyboardInterrupt):
+                progress.print(
+                    f"Search interrupted during trials {sorted(running)}; "
+                    "run search() again to resume."
+                )
+            raise
+        finally:
+            executor.shutdown()
+        self._print_best(progress)
+
+    def _next_parallel(self, trials, running, progress):
+        """(trial, rng) to submit, or (None, why): "wait" for a running trial to
+        end first, "full" at max_trials, "exhausted" when no new values remain."""
+        pending = [
+            t
+            for t in trials
+            if t.status in (RUNNING, INTERRUPTED) and t.id not in running
+        ]
+        if pending:
+            return pending[0], self._rng(pending[0].id)
+        if len(trials) >= self.max_trials:
+            return None, "full"
+        trial_id = self._store.next_id()
+        queue = self._store.get_meta("queue") or []
+        if queue:
+            return Trial(id=trial_id, params=queue[0], extra={"enqueued": True}), None
+        if not trials:
+            return Trial(id=trial_id, params={}), None
+        if not self.space:
+            if running:  # the running build may still find dimensions
+                return None, "wait"
+            progress.print(
+                "No hyperparameter was found in the builder or the fit arguments: the "
+                "one configuration there is has run."
+            )
+            return None, "exhausted"
+        proposals = self.algorithm.propose(
+            self.space, trials + self._repeats, 1, direction=self.objective.direction
+        )
+        if not proposals or len(self._repeats) >= _MAX_REPEATS:
+            progress.print(
+                "The search space is exhausted: every set of values has been tried "
+                f"or is running ({len(trials)} trials)."
+            )
+            return None, "exhausted"
+        return Trial(id=trial_id, params=proposals[0]), self._rng(trial_id)
+
+    def _submit(self, executor, trial: Trial, rng, plan: FitPlan, trials) -> None:
+        enqueued = trial.extra.get("enqueued", False)
+        trial.started, trial.status, trial.error = time.time(), RUNNING, None
+        trial.history, trial.extra = [], {}
+        self._store.write(trial)
+        if enqueued:
+            self._store.set_meta("queue", (self._store.get_meta("queue") or [])[1:])
+        others = [t for t in trials if t.id != trial.id]
+        if self.pruner is None:  # histories are for the pruner only
+            others = [dataclasses.replace(t, history=[]) for t in others]
+        executor.submit(
+            execution.Task(
+                trial_id=trial.id,
+                params=dict(trial.params),
+                rng=rng,
+                space=self.space.get_config(),
+                others=others,
+                epochs=trial.params.get("epochs", plan.kwargs.get("epochs", 1)),
+            )
+        )
+
+    def _take_outcome(self, trial, outcome, progress, failures) -> None:
+        try:
+            for config in outcome.dimensions:
+                self._add_dimension(dimension_from_config(config))
+        except (SearchSpaceMismatchError, UnsupportedSpaceError):
+            self._store.delete(trial.id)  # found before any training
+            raise
+        if outcome.repeat_of is not None:
+            self._store.delete(trial.id)
+            self._repeats.append(
+                Trial(
+                    id=-len(self._repeats) - 1,
+                    params={**trial.params, **outcome.params},
+                    status=outcome.status,
+                    score=outcome.score,
+                )
+            )
+            return
+        trial.params, trial.status = outcome.params, outcome.status
+        trial.score, trial.best_epoch = outcome.score, outcome.best_epoch
+        trial.history, trial.extra, trial.error = (
+            outcome.history,
+            outcome.extra,
+            outcome.error,
+        )
+        trial.started = outcome.started or trial.started
+        trial.ended = outcome.ended or time.time()
+        if outcome.checkpoint is not None and self._keeps_checkpoint(trial):
+            execution.save_checkpoint_bytes(
+                outcome.checkpoint, self.project_directory, trial.id
+            )
+        # The row is written after the checkpoint: a completed row implies its file.
+        self._store.write(trial)
+        checkpoints.clear_progress(self.project_directory, trial.id)
+        kept = {t.id for t in self.ranked_trials()[: self.keep_checkpoints]}
+        checkpoints.keep_only(self.project_directory, kept)
+        progress.trial_ended(trial, self._best_or_none(), self.objective.name)
+        if outcome.fatal:  # the same error as in this process, raised here
+            error_type = getattr(errors, outcome.fatal, FatalError)
+            raise error_type(f"Trial {trial.id}: {outcome.error}")
+        if trial.status != FAILED:
+            failures.clear()
+            return
+        failures.append(f"trial {trial.id}: {trial.error}")
+        if len(failures) >= self.max_consecutive_failures:
+            raise TooManyFailuresError(
+                f"{len(failures)} trials failed in a row, so the search "
+                "stopped. The last errors:\n  " + "\n  ".join(failures)
+            )
+
+    def _discover_space(self) -> None:
+        """Builds the defaults once here, so that proposals for the other workers
+        know the builder's dimensions while the first trial runs."""
+        context = BuildContext(self.builder.space, {})
+        try:
+            with context.activate():
+                self.builder.build_in(context)
+        except Exception:  # noqa: BLE001 - the first trial reports it
+            return
+        finally:
+            keras.backend.clear_session(free_memory=False)
+        for name in context.active:
+            self._add_dimension(self.builder.space[name])
+
+    def _scope(self) -> Any:
+        if self.distribution_strategy is None:
+            return contextlib.nullcontext()
+        return self.distribution_strategy.scope()
 
     # -- helpers --------------------------------------------------------------
     def _tidy(self) -> None:
@@ -524,33 +749,107 @@ def _check_seconds(argument: str, value: Any, zero_ok: bool) -> None:
         )
 
 
+def _check_strategy(strategy: Any) -> Any:
+    if strategy is None:
+        return None
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(
+            "Tuner(distribution_strategy=...) expects a tf.distribute.Strategy such "
+            "as tf.distribute.MirroredStrategy(), or None. Received: "
+            f"{strategy!r}."
+        )
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "Tuner(distribution_strategy=...) needs Keras's TensorFlow backend; "
+            f"this Keras runs on {keras.backend.backend()!r}."
+        )
+    return strategy
+
+
+def _check_executor(executor, n_workers, devices, resources, strategy):
+    """(kind, executor options), or None for one trial at a time in this process."""
+    if n_workers is not None:
+        _check_int("n_workers", n_workers, minimum=1)
+    if devices is not None:
+        devices = execution.check_devices(devices)
+        if executor is None:
+            executor = "processes"
+        if n_workers is not None and n_workers != len(devices):
+            raise ValueError(
+                "Tuner(devices=...) runs one worker per device, so n_workers must be "
+                f"left out or equal len(devices). Received: n_workers={n_workers!r}, "
+                f"devices={devices!r}."
+            )
+    if resources is not None and not (
+        isinstance(resources, dict)
+        and all(
+            isinstance(k, str) and isinstance(v, (int, float)) and v > 0
+            for k, v in resources.items()
+        )
+    ):
+        raise ValueError(
+            "Tuner(worker_resources=...) expects a dict of Dask resource amounts "
+            f"such as {{'GPU': 1}}. Received: {resources!r}."
+        )
+    if executor is None:
+        if n_workers is not None or resources is not None:
+            raise ValueError(
+                "Tuner(n_workers=..., worker_resources=...) need an executor: pass "
+                "executor='processes' or executor=<dask.distributed.Client>."
+            )
+        return None
+    if strategy is not None:
+        raise ValueError(
+            "Tuner(distribution_strategy=...) runs each trial across this process's "
+            "devices, so it cannot be combined with executor=. To run one trial "
+            "per GPU, pass devices=['GPU:0', 'GPU:1'] without a strategy."
+        )
+    if executor == "processes":
+        if resources is not None:
+            raise ValueError(
+                "Tuner(worker_resources=...) is for a Dask client; worker "
+                "processes are pinned with devices=[...] instead."
+            )
+        workers = len(devices) if devices else n_workers or (os.cpu_count() or 1)
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        return "processes", {
+            "n_workers": workers,
+            "devices": devices,
+            "threads": threads,
+        }
+    if _is_dask_client(executor):
+        if devices is not None:
+            raise ValueError(
+                "Tuner(devices=...) pins worker processes on this machine; with a "
+                "Dask client, ask for GPUs with worker_resources={'GPU': 1}."
+            )
+        return "dask", {
+            "client": executor,
+            "n_workers": n_workers,
+            "resources": resources,
+        }
+    raise ValueError(
+        "Tuner(executor=...) expects None (trials in this process), 'processes', or "
+        f"a dask.distributed.Client. Received: {executor!r}."
+    )
+
+
+def _is_dask_client(value: Any) -> bool:
+    try:
+        from distributed import Client
+    except ImportError:
+        return False
+    return isinstance(value, Client)
+
+
 def _get_pruner(pruner: Any) -> Any:
     if pruner is None:
         return None
     from keras_hparams import pruners
 
     return pruners.get(pruner)
-
-
-def _check_model(model: Any) -> keras.Model:
-    if not isinstance(model, keras.Model):
-        raise FailedTrialError(
-            f"The builder returned {type(model).__name__}, not a keras.Model."
-        )
-    if not model.compiled:
-        raise FailedTrialError(
-            "The builder returned a model that is not compiled: call "
-            "model.compile(...) "
-            "before returning it."
-        )
-    return model
-
-
-def _message(error: BaseException) -> str:
-    # The start, which names the error, matters more than a long traceback's end.
-    if isinstance(error, (FailedTrialError, FatalError)):
-        return str(error)[:2000]
-    return f"{type(error).__name__}: {error}"[:2000]
 
 
 def _delete_project(directory: Path) -> None:

@@ -1,0 +1,390 @@
+"""Several trials at once: worker processes, a Dask LocalCluster, and the checks
+that refuse bad combinations before any training."""
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import keras_hparams as kh
+from keras_hparams import execution, fit_arguments
+from keras_hparams.trial import COMPLETED, FAILED, INTERRUPTED, Trial
+from tests.conftest import make_builder
+
+pytestmark = pytest.mark.slow
+
+
+@kh.tunable
+def module_level_builder():
+    model = keras.Sequential([keras.Input((64,))])
+    model.add(keras.layers.Dense(kh.Int("units", 4, 16, step=4, default=8)))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    return model
+
+
+class KillOnce(keras.callbacks.Callback):
+    """Kills its own process at the first epoch end of the first trial to claim
+    `marker` (renaming a file is atomic, so exactly one trial does)."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
+
+    def on_epoch_end(self, epoch, logs=None):
+        try:
+            os.rename(self.marker, self.marker + ".claimed")
+        except FileNotFoundError:
+            return
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _ids_and_statuses(tuner):
+    return [(t.id, t.status) for t in tuner.trials]
+
+
+def test_two_worker_processes_record_each_trial_once(tmp_path, digits):
+    x, y = digits
+    tuner = kh.Tuner(
+        make_builder(),  # a closure: it travels by value (cloudpickle)
+        "val_accuracy",
+        max_trials=6,
+        directory=tmp_path,
+        seed=0,
+        executor="processes",
+        n_workers=2,
+        verbose=0,
+    )
+    tuner.search(x, y, epochs=2, validation_split=0.25, batch_size=32, verbose=0)
+
+    assert _ids_and_statuses(tuner) == [(i, COMPLETED) for i in range(1, 7)]
+    keys = {tuner.algorithm.key(tuner.space, t.params) for t in tuner.trials}
+    assert len(keys) == 6  # pending-aware: no two trials share values
+    assert tuner.trials[0].params == {
+        "layers": 1,
+        "units_0": 8,
+        "act": "relu",
+        "lr": 1e-2,
+    }  # the defaults ran first
+    assert {"layers", "units_0", "act", "lr"} <= set(tuner.space.names)
+    # Both workers trained at the same time at least once.
+    spans = sorted((t.started, t.ended) for t in tuner.trials)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))
+    # The best trial's model file came back from its worker and loads.
+    model = tuner.best_model()
+    accuracy = model.evaluate(x[225:], y[225:], verbose=0, return_dict=True)
+    assert accuracy["accuracy"] == pytest.approx(tuner.best_score, abs=1e-5)
+    checkpoints = sorted(p.parent.name for p in tmp_path.rglob("model.keras"))
+    assert len(checkpoints) == 3
+
+
+def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path, digits):
+    x, y = digits
+    marker = tmp_path / "kill-me"
+    marker.write_text("")
+    tuner = kh.Tuner(
+        make_builder(),
+        "val_loss",
+        max_trials=5,
+        directory=tmp_path,
+        seed=1,
+        executor="processes",
+        n_workers=2,
+        verbose=0,
+    )
+    tuner.search(
+        x,
+        y,
+        epochs=2,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[KillOnce(str(marker))],
+    )
+
+    statuses = _ids_and_statuses(tuner)
+    assert [i for i, _ in statuses] == [1, 2, 3, 4, 5]
+    failed = [t for t in tuner.trials if t.status == FAILED]
+    assert len(failed) == 1
+    assert "killed by signal SIGKILL" in failed[0].error
+    assert sum(s == COMPLETED for _, s in statuses) == 4
+    assert (tmp_path / "kill-me.claimed").exists()
+
+
+def test_data_as_a_function_and_a_pruner_in_workers(tmp_path, digits):
+    x, y = digits
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+
+    def make_dataset():  # made on each worker: a tf.data.Dataset cannot travel
+        import tensorflow as tf
+
+        data = (np.load(tmp_path / "x.npy")[:225], np.load(tmp_path / "y.npy")[:225])
+        return tf.data.Dataset.from_tensor_slices(data).batch(32)
+
+    def make_validation():
+        import tensorflow as tf
+
+        data = (np.load(tmp_path / "x.npy")[225:], np.load(tmp_path / "y.npy")[225:])
+        return tf.data.Dataset.from_tensor_slices(data).batch(64)
+
+    tuner = kh.Tuner(
+        make_builder(),
+        "val_loss",
+        max_trials=5,
+        directory=tmp_path,
+        project_name="p",
+        seed=2,
+        executor="processes",
+        n_workers=2,
+        pruner="median",
+        verbose=0,
+    )
+    tuner.search(make_dataset, validation_data=make_validation, epochs=3, verbose=0)
+    assert len(tuner.trials) == 5
+    assert all(t.finished and len(t.history) >= 1 for t in tuner.trials)
+    assert all(t.status != FAILED for t in tuner.trials), [
+        t.error for t in tuner.trials
+    ]
+
+
+def test_a_dataset_that_cannot_travel_is_refused_before_training(tmp_path, digits):
+    import tensorflow as tf
+
+    x, y = digits
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    tuner = kh.Tuner(
+        make_builder(),
+        "loss",
+        max_trials=2,
+        directory=tmp_path,
+        executor="processes",
+        n_workers=2,
+        verbose=0,
+    )
+    with pytest.raises(TypeError, match="function without arguments"):
+        tuner.search(dataset, epochs=1, verbose=0)
+    assert tuner.trials == []
+
+
+def test_dask_local_cluster_runs_each_trial_once(tmp_path, digits):
+    distributed = pytest.importorskip("distributed")
+    x, y = digits
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        tuner = kh.Tuner(
+            make_builder(),
+            "val_accuracy",
+            max_trials=5,
+            directory=tmp_path,
+            seed=3,
+            executor=client,
+            verbose=0,
+        )
+        tuner.search(x, y, epochs=2, validation_split=0.25, verbose=0)
+        # Each worker unpickled the search's Job (builder and arrays) once and
+        # ran every one of its trials with it.
+        loaded = client.run(lambda: list(execution._JOBS))
+        assert len(loaded) == 2
+        assert len({tuple(digests) for digests in loaded.values()}) == 1
+        assert all(len(digests) == 1 for digests in loaded.values())
+
+    assert _ids_and_statuses(tuner) == [(i, COMPLETED) for i in range(1, 6)]
+    path = tuner.export(tmp_path / "best.keras")
+    loaded = keras.models.load_model(path)
+    assert loaded.predict(x[:3], verbose=0).shape == (3, 10)
+
+
+def test_resume_after_a_stop_reruns_the_trials_that_were_running(tmp_path, digits):
+    x, y = digits
+    store_dir = tmp_path / "search"
+    tuner = kh.Tuner(
+        make_builder(),
+        "val_loss",
+        max_trials=4,
+        directory=tmp_path,
+        seed=4,
+        verbose=0,
+    )
+    # A search killed with two trials running leaves two running rows.
+    for trial_id in (1, 2):
+        tuner._store.write(Trial(id=trial_id, params={}, status=INTERRUPTED))
+    assert store_dir.exists()
+    resumed = kh.Tuner(
+        make_builder(),
+        "val_loss",
+        max_trials=4,
+        directory=tmp_path,
+        seed=4,
+        executor="processes",
+        n_workers=2,
+        verbose=0,
+    )
+    resumed.search(x, y, epochs=1, validation_split=0.25, verbose=0)
+    assert _ids_and_statuses(resumed) == [(i, COMPLETED) for i in range(1, 5)]
+
+
+def test_a_task_does_not_carry_the_data(tmp_path, digits):
+    x, y = digits
+    tuner = kh.Tuner(make_builder(), directory=tmp_path, executor="processes")
+    plan = fit_arguments.plan((x, y), {"epochs": 1})
+    task = execution.Task(1, {"lr": 0.01}, None, [], [Trial(1, {})] * 50)
+    job = execution.Job(tuner.builder, plan, tuner.objective, tuner.algorithm.key)
+    assert len(pickle.dumps(task)) < 10_000 < x.nbytes < len(execution.dumps(job))
+
+
+def test_module_level_builders_pickle_by_name_without_cloudpickle():
+    restored = pickle.loads(pickle.dumps(module_level_builder))
+    assert restored is module_level_builder
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"executor": "threads"}, "expects None"),
+        ({"n_workers": 2}, "need an executor"),
+        ({"executor": "processes", "n_workers": 0}, "n_workers"),
+        ({"devices": "GPU:0"}, "devices"),
+        ({"devices": ["GPU:x"]}, "GPU:x"),
+        ({"devices": ["GPU:0", "GPU:1"], "n_workers": 3}, "one worker per device"),
+        ({"executor": "processes", "worker_resources": {"GPU": 1}}, "Dask client"),
+        ({"executor": "processes", "worker_resources": {"GPU": -1}}, "resource"),
+    ],
+)
+def test_bad_execution_options_name_the_argument(tmp_path, options, match):
+    with pytest.raises(ValueError, match=match):
+        kh.Tuner(make_builder(), directory=tmp_path, **options)
+
+
+def test_a_strategy_is_checked_and_not_combined_with_workers(tmp_path):
+    import tensorflow as tf
+
+    with pytest.raises(TypeError, match="tf.distribute.Strategy"):
+        kh.Tuner(make_builder(), directory=tmp_path, distribution_strategy="mirrored")
+    with pytest.raises(ValueError, match="cannot be combined with executor"):
+        kh.Tuner(
+            make_builder(),
+            directory=tmp_path,
+            distribution_strategy=tf.distribute.get_strategy(),
+            executor="processes",
+        )
+
+
+def test_devices_pin_each_worker():
+    env = execution._worker_environment("GPU:1", threads=1)
+    assert env["CUDA_VISIBLE_DEVICES"] == "1"
+    assert env["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert execution._worker_environment("CPU", None)["CUDA_VISIBLE_DEVICES"] == ""
+    assert execution.check_devices(["/GPU:0", "gpu:1", "CPU"]) == [
+        "GPU:0",
+        "GPU:1",
+        "CPU",
+    ]
+
+
+MIRRORED = textwrap.dedent(
+    """
+    import sys
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+    import keras
+    import numpy as np
+    import keras_hparams as kh
+
+    @kh.tunable
+    def build():
+        model = keras.Sequential([keras.Input((8,))])
+        model.add(keras.layers.Dense(kh.Int("units", 4, 16, step=4), activation="relu"))
+        model.add(keras.layers.Dense(1))
+        lr = kh.Float("lr", 1e-3, 1e-1, log=True)
+        model.compile(keras.optimizers.Adam(lr), "mse")
+        return model
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    seen = []
+
+    class Where(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(type(self.model.distribute_strategy).__name__)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    tuner = kh.Tuner(build, "val_loss", max_trials=3, directory=sys.argv[1], seed=0,
+                     distribution_strategy=strategy, verbose=0)
+    tuner.search(x, y, epochs=2, batch_size=32, validation_split=0.25, verbose=0,
+                 callbacks=[Where()])
+    assert [t.status for t in tuner.trials] == ["completed"] * 3, tuner.trials
+    assert strategy.num_replicas_in_sync == 2
+    print("strategies", sorted(set(seen)))
+    path = tuner.export(sys.argv[1] + "/best.keras")
+    print("exported", path)
+    """
+)
+
+
+def test_mirrored_strategy_over_two_cpus_searches_and_exports(tmp_path):
+    # Logical devices must be set before TensorFlow starts: a fresh process.
+    script = tmp_path / "mirrored.py"
+    script.write_text(MIRRORED)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "strategies ['MirroredStrategy']" in run.stdout
+    # Plain Keras, with no keras_hparams import, loads the exported model.
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, keras; m = keras.models.load_model(sys.argv[1]); "
+            "print(m.count_params())",
+            str(tmp_path / "best.keras"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert check.returncode == 0, check.stderr[-3000:]
+    assert int(check.stdout.split()[-1]) > 0
+
+
+def test_an_error_that_ends_the_search_is_raised_as_in_one_process(tmp_path, digits):
+    x, y = digits
+    tuner = kh.Tuner(
+        make_builder(),
+        "val_auc",  # the model reports no AUC
+        max_trials=4,
+        directory=tmp_path,
+        executor="processes",
+        n_workers=2,
+        verbose=0,
+    )
+    with pytest.raises(kh.errors.ObjectiveNotFoundError, match="val_accuracy"):
+        tuner.search(x, y, epochs=1, validation_split=0.25, verbose=0)
+    statuses = [t.status for t in tuner.trials]
+    assert statuses[0] == FAILED
+    # The other worker's trial was stopped with the search: it reruns on resume.
+    assert set(statuses[1:]) <= {FAILED, INTERRUPTED}
+    assert "objective" in tuner.trials[0].error
