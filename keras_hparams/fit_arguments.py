@@ -102,6 +102,7 @@ def plan(
 ) -> FitPlan:
     """Checks `search()`'s arguments; raises before any training for bad ones."""
     space, fixed = _split_markers(fit_args, fit_kwargs)
+    _check_values(fit_kwargs)
     callbacks = _check_callbacks(fixed.pop("callbacks", None))
     folds = _folds(fit_args, fixed, cv, seed) if cv else None
     keywords = {
@@ -140,6 +141,93 @@ def _split_markers(fit_args: tuple, fit_kwargs: dict) -> tuple[SearchSpace, dict
         else:
             space.add(value if value.name is not None else value.named(name))
     return space, fixed
+
+
+def _positive_int(value: Any) -> bool:
+    return (
+        isinstance(value, (int, np.integer))
+        and not isinstance(value, bool)
+        and value >= 1
+    )
+
+
+def _split_fraction(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float, np.number))
+        and not isinstance(value, bool)
+        and 0 <= value < 1
+    )
+
+
+# What model.fit accepts for the settings a search may fix or tune: a check, and
+# the words of the error.
+_VALUE_CHECKS = {
+    "epochs": (_positive_int, "an integer >= 1"),
+    "batch_size": (lambda v: v is None or _positive_int(v), "an integer >= 1 or None"),
+    "validation_split": (_split_fraction, "a fraction >= 0 and < 1"),
+    "validation_freq": (_positive_int, "an integer >= 1"),
+    "steps_per_epoch": (
+        lambda v: v is None or _positive_int(v),
+        "an integer >= 1 or None",
+    ),
+    "validation_steps": (
+        lambda v: v is None or _positive_int(v),
+        "an integer >= 1 or None",
+    ),
+    "validation_batch_size": (
+        lambda v: v is None or _positive_int(v),
+        "an integer >= 1 or None",
+    ),
+    "class_weight": (
+        lambda v: v is None or isinstance(v, dict),
+        "a dict of weights by class index, or None",
+    ),
+    "shuffle": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    "verbose": (lambda v: v in ("auto", 0, 1, 2), '"auto", 0, 1 or 2'),
+}
+
+
+def _check_values(fit_kwargs: dict[str, Any]) -> None:
+    """Refuses fit values that model.fit would fail on, before any training.
+
+    A marker is checked by every value it can take (a range by its ends).
+    """
+    for keyword, value in fit_kwargs.items():
+        if keyword not in _VALUE_CHECKS:
+            continue
+        check, accepted = _VALUE_CHECKS[keyword]
+        if not isinstance(value, Dimension):
+            if not check(value):
+                raise ValueError(
+                    f"search({keyword}=...) expects {accepted}. Received: "
+                    f"{keyword}={value!r}."
+                )
+            continue
+        bad = [v for v in _extremes(value) if not check(v)]
+        if bad:
+            raise ValueError(
+                f"search({keyword}=...) expects {accepted}, and the marker "
+                f"{value!r} can give {bad[0]!r}."
+            )
+    epochs = fit_kwargs.get("epochs", 1)
+    lowest = min(_extremes(epochs)) if isinstance(epochs, Dimension) else epochs
+    initial = fit_kwargs.get("initial_epoch", 0)
+    if not (
+        isinstance(initial, (int, np.integer))
+        and not isinstance(initial, bool)
+        and 0 <= initial < lowest
+    ):
+        raise ValueError(
+            "search(initial_epoch=...) expects an integer >= 0 and below epochs "
+            f"({lowest}). Received: initial_epoch={initial!r}."
+        )
+
+
+def _extremes(dimension: Dimension) -> list[Any]:
+    """The values a marker can take: its choices, or its range's ends."""
+    if hasattr(dimension, "low"):
+        return [dimension.low, dimension.high]
+    return list(dimension.values())
 
 
 def _check_callbacks(callbacks: Any) -> list[keras.callbacks.Callback]:

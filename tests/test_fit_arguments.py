@@ -81,3 +81,31 @@ def test_uncopyable_callback_is_refused():
 
     with pytest.raises(TypeError, match="copies each callback for every trial"):
         fit_arguments.plan((), {"callbacks": [Holder()]})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"batch_size": kh.Choice("bs", [0, 32])}, r"batch_size.*can give 0"),
+        ({"epochs": kh.Int(2, 5), "initial_epoch": 2}, r"initial_epoch.*below epochs"),
+        ({"validation_split": kh.Float(0.1, 1.0)}, r"validation_split.*can give 1.0"),
+        ({"shuffle": "yes"}, "shuffle"),
+    ],
+)
+def test_fit_values_are_checked_by_every_value_a_marker_can_give(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fit_arguments.plan((), kwargs)
+
+
+def test_good_fit_values_and_markers_pass():
+    plan = fit_arguments.plan(
+        (),
+        {
+            "epochs": kh.Int(2, 5),
+            "initial_epoch": 1,
+            "batch_size": kh.Choice("bs", [16, 32]),
+            "validation_split": 0.2,
+            "verbose": 0,
+        },
+    )
+    assert plan.space.names == ["epochs", "bs"]

@@ -480,14 +480,6 @@ def test_a_named_marker_tunes_the_fit_argument_it_is_given_to(digits, tmp_path):
         ("class_weight", "balanced"),
     ],
 )
-@pytest.mark.filterwarnings("ignore:Your input ran out of data")
-@pytest.mark.xfail(
-    strict=True,
-    reason="search() checks fit's argument names and markers, not the values of "
-    "fixed arguments or the ranges of markers: each of these reaches model.fit, "
-    "fails every trial (or reports a missing val_ metric), and surfaces as "
-    "TooManyFailuresError/ObjectiveNotFoundError with Keras's own message.",
-)
 def test_invalid_fit_values_are_refused_before_training(digits, tmp_path, name, value):
     kwargs = {"epochs": 1, "validation_split": 0.25, "verbose": 0, name: value}
     tuner = kh.Tuner(
