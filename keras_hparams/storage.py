@@ -123,23 +123,8 @@ class TrialStore:
     # -- single-writer lock ------------------------------------------------------------
     def lock(self) -> None:
         """Takes the project's lock; `SearchLockedError` if another process has it."""
-        if self._lock_file is not None:
-            return
-        # "a", not "w": a refused attempt must not wipe the holder's process id.
-        handle = open(self.directory / "search.lock", "a")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise SearchLockedError(
-                f"Another process is searching in {self.directory}. Wait for it to "
-                "end, "
-                "or give this search another project_name."
-            ) from None
-        handle.truncate(0)
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._lock_file = handle
+        if self._lock_file is None:
+            self._lock_file = take_lock(self.directory)
 
     def unlock(self) -> None:
         if self._lock_file is not None:
@@ -219,3 +204,22 @@ class TrialStore:
         values["history"] = json.loads(values["history"])
         values["extra"] = json.loads(values["extra"])
         return Trial(**values)
+
+
+def take_lock(directory: Path) -> Any:
+    """The open, flock-ed `search.lock` of `directory` (closing it releases the
+    lock); `SearchLockedError` if another process holds it."""
+    # "a", not "w": a refused attempt must not wipe the holder's process id.
+    handle = open(Path(directory) / "search.lock", "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SearchLockedError(
+            f"Another process is searching in {directory}. Wait for it to end, "
+            "or give this search another project_name."
+        ) from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from keras_hparams.results import SearchResults
 from keras_hparams.runner import TrialResult, TrialRunner
 from keras_hparams.space import Dimension, SearchSpace
 from keras_hparams.space import from_config as dimension_from_config
-from keras_hparams.storage import DATABASE_NAME, TrialStore
+from keras_hparams.storage import DATABASE_NAME, TrialStore, take_lock
 from keras_hparams.trial import COMPLETED, FAILED, INTERRUPTED, RUNNING, Trial
 from keras_hparams.tunable import BuildContext, as_builder
 
@@ -206,7 +207,7 @@ class Tuner(SearchResults):
         if overwrite:
             _delete_project(self.project_directory)
         self._store = TrialStore(self.project_directory)
-        self._check_objective()
+        self._check_objective()  # stored by search(), under the project's lock
         self.space = SearchSpace.from_config(self._store.get_meta("space") or [])
         self._repeats: list[Trial] = []
 
@@ -258,6 +259,8 @@ class Tuner(SearchResults):
             seed=self.seed,
         )
         with self._store.locked():
+            self._check_objective()
+            self._store.set_meta("objective", self.objective.get_config())
             for dimension in plan.space:
                 self._add_dimension(dimension)
             self._tidy()
@@ -689,7 +692,6 @@ class Tuner(SearchResults):
                     f"{Objective.from_config(stored)!r}, not {self.objective!r}. Pass "
                     "overwrite=True to start again, or use a new project_name."
                 )
-        self._store.set_meta("objective", self.objective.get_config())
 
     def _merge_space(self, fit_space: SearchSpace) -> None:
         for dimension in fit_space:
@@ -853,14 +855,42 @@ def _get_pruner(pruner: Any) -> Any:
 
 
 def _delete_project(directory: Path) -> None:
-    """Deletes what keras-hparams wrote in `directory`; refuses a folder with more."""
+    """Deletes what keras-hparams wrote in `directory`; refuses a folder with more,
+    and one that another process is searching."""
     if not directory.exists():
         return
     others = sorted(p.name for p in directory.iterdir() if p.name not in _OWN_FILES)
+    others += sorted(
+        p.relative_to(directory).as_posix()
+        for p in (directory / "trials").rglob("*")
+        if not _is_trial_file(p.relative_to(directory / "trials"))
+    )
     if others:
         raise ValueError(
             f"Tuner(overwrite=True) deletes only what keras-hparams wrote, and "
             f"{directory} also holds {others}. Move them, or choose another "
             "directory or project_name."
         )
-    shutil.rmtree(directory)
+    with take_lock(directory):  # not while another process searches there
+        for entry in directory.iterdir():
+            if entry.name == "search.lock":
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
+def _is_trial_file(relative: Path) -> bool:
+    """Whether a path inside `trials/` is one keras-hparams writes there."""
+    parts = relative.parts
+    if not re.fullmatch(r"trial_\d{4,}", parts[0]):
+        return False
+    if len(parts) == 1:
+        return True
+    return len(parts) == 2 and (
+        parts[1] in (checkpoints.MODEL_FILE, "partial-" + checkpoints.MODEL_FILE)
+        or parts[1]
+        in (checkpoints.PROGRESS_FILE, "partial-" + checkpoints.PROGRESS_FILE)
+        or parts[1].startswith("progress-")
+    )

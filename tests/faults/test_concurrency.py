@@ -65,12 +65,6 @@ def test_two_processes_started_at_once_run_one_search(tmp_path):
         TALLY["lock races"] += 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Tuner(overwrite=True) deletes the project folder in __init__, before "
-    "taking the lock: a second process deletes the database and lock file of a "
-    "search that is running, then searches the same folder at the same time.",
-)
 def test_overwrite_while_another_process_searches_is_refused(tmp_path):
     first = hold_first_search(tmp_path, max_trials=2)
     project = tmp_path / "p"
@@ -86,14 +80,6 @@ def test_overwrite_while_another_process_searches_is_refused(tmp_path):
     assert [r.status for r in rows] == ["completed"] * 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Tuner.__init__ stores its objective in the project (_check_objective) "
-    "before search() takes the lock, and replaces the stored one while no trial "
-    "has completed: a process refused with SearchLockedError has already changed "
-    "the running search's objective, and the next resume with the right one is "
-    "refused with SearchSpaceMismatchError.",
-)
 def test_a_refused_process_changes_nothing_in_the_project(tmp_path):
     first = hold_first_search(tmp_path, max_trials=2)
     second = launch.run(tmp_path, max_trials=2, objective="val_loss")

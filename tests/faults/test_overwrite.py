@@ -41,12 +41,6 @@ def test_overwrite_refuses_a_folder_holding_a_folder_of_the_user(builder, tmp_pa
     assert (tmp_path / "p" / "trials.db").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tuner._delete_project checks only the top of the project folder: "
-    "'trials' is in _OWN_FILES, so shutil.rmtree deletes whatever the user put "
-    "inside trials/ or a trial's folder.",
-)
 def test_overwrite_refuses_files_of_the_user_inside_trials(builder, digits, tmp_path):
     tuner = make_tuner(builder, tmp_path, max_trials=1)
     tuner.search(*digits, epochs=1, validation_split=0.25, verbose=0)
@@ -74,8 +68,11 @@ def test_overwrite_deletes_what_a_killed_search_left(builder, tmp_path):
 
     tuner = make_tuner(builder, tmp_path, overwrite=True)
     assert tuner.trials == []
+    # The lock file stays: deleting it while held would let a third process
+    # lock a new one and search at the same time.
     assert {p.name for p in project.iterdir()} <= {
         "trials.db",
         "trials.db-wal",
         "trials.db-shm",
+        "search.lock",
     }
