@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_hparams import checkpoints
+from keras_hparams import checkpoints, interrupts
 from keras_hparams.callbacks import for_trial as trial_callbacks
 from keras_hparams.errors import FailedTrialError
 from keras_hparams.fit_arguments import FitPlan
@@ -99,7 +99,7 @@ class TrialRunner:
             if single and self.resume is not None:
                 kwargs = self._restore(model, recorder, kwargs)
             self.history = recorder.history
-            extra_callbacks = [recorder]
+            extra_callbacks = [recorder, interrupts.SafePoint()]
             if deadline is not None:
                 extra_callbacks.append(Deadline(deadline))
             callbacks = trial_callbacks(plan.callbacks, trial, project_directory)

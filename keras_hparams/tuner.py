@@ -19,7 +19,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_hparams import algorithms, checkpoints, errors, execution, fit_arguments
+from keras_hparams import (
+    algorithms,
+    checkpoints,
+    errors,
+    execution,
+    fit_arguments,
+    interrupts,
+)
 from keras_hparams.errors import (
     FatalError,
     SearchSpaceMismatchError,
@@ -258,7 +265,7 @@ class Tuner(SearchResults):
             executions=self.executions_per_trial,
             seed=self.seed,
         )
-        with self._store.locked():
+        with self._store.locked(), interrupts.kept():
             self._check_objective()
             self._store.set_meta("objective", self.objective.get_config())
             for dimension in plan.space:
@@ -274,6 +281,7 @@ class Tuner(SearchResults):
     def _loop(self, progress: Progress, plan: FitPlan) -> None:
         failures: list[str] = []
         while True:
+            interrupts.check()
             trials = self.trials
             pending = [t for t in trials if t.status in (RUNNING, INTERRUPTED)]
             if not pending and len(trials) >= self.max_trials:
@@ -501,6 +509,7 @@ class Tuner(SearchResults):
         try:
             executor.start(payload)
             while True:
+                interrupts.check()
                 while not exhausted and executor.idle():
                     trials = self.trials
                     trial, rng = self._next_parallel(trials, running, progress)

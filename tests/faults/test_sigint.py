@@ -158,15 +158,6 @@ def test_ctrl_c_just_after_a_completed_row_keeps_the_trial(tmp_path):
     assert row.status == "completed", row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A Ctrl-C that arrives while the garbage collector runs finalizers or "
-    "weakref callbacks (often: building Keras models makes cycles, and "
-    "keras.backend.clear_session() collects at the start of every trial) raises "
-    "KeyboardInterrupt inside the callback, where Python prints 'Exception ignored' "
-    "and drops it: the search goes on. Seen for about 1 random Ctrl-C in 4 in "
-    "test_ctrl_c_at_random_moments_then_resume.",
-)
 def test_ctrl_c_during_garbage_collection_stops_the_search(tmp_path):
     search = launch.run(tmp_path, max_trials=3, interrupt_at_build=1)
     assert "garbage_left" in search.events()
