@@ -129,6 +129,10 @@ def _is_number(value: Any) -> bool:
     )
 
 
+_INT_LIMIT = 2**62
+_GRID_LIMIT = 1e12
+
+
 class _Range(Dimension):
     """Shared logic of `Int` and `Float`: a bounded, optionally stepped or log range."""
 
@@ -163,6 +167,17 @@ class _Range(Dimension):
         return float(value)
 
     def _validate_range(self) -> None:
+        if self._number_type is int and max(abs(self.low), abs(self.high)) > _INT_LIMIT:
+            raise ValueError(
+                f"For {self.label}, expected low and high between -2**62 and 2**62 "
+                f"(numpy samples 64-bit integers). Received: low={self.low}, "
+                f"high={self.high}."
+            )
+        if not math.isfinite(self.high - self.low):
+            raise ValueError(
+                f"For {self.label}, expected a range whose width high - low is a "
+                f"finite float. Received: low={self.low}, high={self.high}."
+            )
         if self.low > self.high:
             raise ValueError(
                 f"For {self.label}, expected low <= high. "
@@ -182,6 +197,12 @@ class _Range(Dimension):
                 raise ValueError(
                     f"For {self.label}, expected 0 < step <= high - low "
                     f"({self.high - self.low}). Received: step={self.step}."
+                )
+            if (self.high - self.low) / self.step > _GRID_LIMIT:
+                raise ValueError(
+                    f"For {self.label}, expected a step that makes at most "
+                    f"{_GRID_LIMIT:.0e} grid points; leave step out for a continuous "
+                    f"range. Received: step={self.step}."
                 )
 
     def _accepted(self) -> str:

@@ -418,12 +418,6 @@ def test_search_arguments(digits, data):
         pytest.param(("Float", 0.0, 1.0, {"step": 1e-300}), id="Float-tiny-step"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="space.py accepts bounds whose span (or grid size) does not fit numpy's "
-    "sampling; sample() then raises numpy's OverflowError/ValueError mid-search "
-    "instead of the marker refusing them.",
-)
 def test_extreme_bounds_are_refused_or_sampled(arguments):
     kind, low, high, options = arguments
     try:
