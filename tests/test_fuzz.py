@@ -6,8 +6,7 @@ trial written, for `search()`), or a `kh.FatalError` with its message once trial
 ran. Never an unrelated error from deep inside Keras, scikit-optimize or numpy.
 
 Examples per test are few by default and many under `KH_FAULTS=full`. The tests at
-the end pin down what the fuzzing found: the fixed cases as plain tests, and those
-still open as xfail (their inputs are kept out of the strategies).
+the end pin down what the fuzzing found, each fixed case as a plain test.
 """
 
 from __future__ import annotations
@@ -112,7 +111,7 @@ def call_marker(marker, args, kwargs):
 
 
 def realistic(value) -> bool:
-    """Bounds a user could mean; see the xfail tests for the extreme ones."""
+    """Bounds a user could mean; the extreme ones have their own test below."""
     return not isinstance(value, float) or not math.isfinite(value) or abs(value) < 1e6
 
 
@@ -409,7 +408,7 @@ def test_search_arguments(digits, data):
         event(f"search: trial {trial.status}")
 
 
-# -- what breaks the rule today ---------------------------------------------------
+# -- what the fuzzing found, now refused -------------------------------------------
 @pytest.mark.parametrize(
     "arguments",
     [
