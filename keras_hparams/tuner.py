@@ -53,6 +53,16 @@ _OWN_FILES = {
     "search.lock",
     "trials",
 }
+# Fixed fit arguments that change what a score means: a resume must keep them.
+_SCORING_FIT_ARGUMENTS = (
+    "epochs",
+    "batch_size",
+    "validation_split",
+    "initial_epoch",
+    "steps_per_epoch",
+    "validation_steps",
+    "validation_freq",
+)
 # Re-proposals in a row that turn out, once built, to repeat a finished trial.
 _MAX_REPEATS = 100
 
@@ -268,6 +278,7 @@ class Tuner(SearchResults):
         with self._store.locked(), interrupts.kept():
             self._check_objective()
             self._store.set_meta("objective", self.objective.get_config())
+            self._check_scoring(plan)
             for dimension in plan.space:
                 self._add_dimension(dimension)
             self._tidy()
@@ -702,6 +713,36 @@ class Tuner(SearchResults):
                     "overwrite=True to start again, or use a new project_name."
                 )
 
+    def _check_scoring(self, plan: FitPlan) -> None:
+        """Refuses to resume with settings that make scores incomparable with the
+        stored ones (other epochs, folds, executions...); stores them otherwise."""
+        scoring = {
+            "cv": self.cv,
+            "executions_per_trial": self.executions_per_trial,
+            **{
+                name: plan.kwargs.get(name)
+                for name in _SCORING_FIT_ARGUMENTS
+                if _is_plain(plan.kwargs.get(name))
+            },
+        }
+        stored = self._store.get_meta("scoring")
+        if stored is not None and any(t.status == COMPLETED for t in self.trials):
+            changed = sorted(
+                name
+                for name in set(stored) | set(scoring)
+                if stored.get(name) != scoring.get(name)
+            )
+            if changed:
+                was = ", ".join(f"{n}={stored.get(n)!r}" for n in changed)
+                now = ", ".join(f"{n}={scoring.get(n)!r}" for n in changed)
+                raise SearchSpaceMismatchError(
+                    f"The project {self.project_directory} scored its trials with "
+                    f"{was}; this search has {now}, so the scores would not compare. "
+                    "Use the same settings to resume, or pass overwrite=True to start "
+                    "again, or use a new project_name."
+                )
+        self._store.set_meta("scoring", scoring)
+
     def _merge_space(self, fit_space: SearchSpace) -> None:
         for dimension in fit_space:
             self._add_dimension(dimension)
@@ -732,6 +773,12 @@ class Tuner(SearchResults):
             f"{self.objective.name} ({self.objective.direction}), "
             f"{type(self.algorithm).__name__}{resumed}."
         )
+
+
+def _is_plain(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, (int, float, str)) and not isinstance(value, bool)
+    )
 
 
 def _check_int(argument: str, value: Any, minimum: int) -> None:

@@ -1,7 +1,8 @@
 """Settings given when a search resumes: honoured, or refused with a clear message.
 
-What defines a trial's score (the dimensions, the tuned fit arguments, the objective)
-is stored in the project, and a resume that changes it is refused
+What defines a trial's score (the dimensions, the tuned fit arguments, the objective,
+fixed fit arguments such as epochs and batch_size, cv and executions_per_trial) is
+stored in the project, and a resume that changes it is refused
 (`SearchSpaceMismatchError`, which says to pass `overwrite=True` or use another
 `project_name`); tests/test_tuner.py covers a changed range, fit marker and
 objective name. How the search goes on (`max_trials`, `seed`, `algorithm`,
@@ -148,8 +149,29 @@ def test_a_lower_keep_checkpoints_applies_to_a_finished_search(
     assert list(invariants.trial_folders(tmp_path / "p")) == [tuner.best_trial.id]
 
 
-def test_new_fixed_fit_arguments_apply_to_the_new_trials(builder, digits, tmp_path):
-    search(make_tuner(builder, tmp_path, max_trials=1), digits, epochs=1)
-    search(make_tuner(builder, tmp_path, max_trials=2), digits, epochs=2)
-    trials = make_tuner(builder, tmp_path).trials
-    assert [len(t.history) for t in trials] == [1, 2]
+@pytest.mark.parametrize(
+    ("first", "then", "match"),
+    [
+        ({}, {"epochs": 2}, r"epochs=1; this search has epochs=2"),
+        ({"batch_size": 16}, {}, r"batch_size=16; this search has batch_size=None"),
+        ({"tuner": {"executions_per_trial": 2}}, {}, r"executions_per_trial=2"),
+    ],
+)
+def test_settings_that_change_what_a_score_means_are_refused(
+    builder, digits, tmp_path, first, then, match
+):
+    search(
+        make_tuner(builder, tmp_path, max_trials=1, **first.pop("tuner", {})),
+        digits,
+        **first,
+    )
+    tuner = make_tuner(builder, tmp_path, max_trials=2, **then.pop("tuner", {}))
+    with pytest.raises(kh.SearchSpaceMismatchError, match=match + ".*overwrite=True"):
+        search(tuner, digits, **then)
+    assert len(tuner.trials) == 1  # nothing ran
+
+
+def test_the_same_scoring_settings_resume(builder, digits, tmp_path):
+    search(make_tuner(builder, tmp_path, max_trials=1), digits, batch_size=16)
+    search(make_tuner(builder, tmp_path, max_trials=2), digits, batch_size=16)
+    assert [t.status for t in make_tuner(builder, tmp_path).trials] == ["completed"] * 2
