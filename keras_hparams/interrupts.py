@@ -2,8 +2,8 @@
 
 Python drops an exception raised in a finalizer or weakref callback ("Exception
 ignored in ..."), and a Ctrl-C that lands while the garbage collector runs them
-(building Keras models makes reference cycles; `clear_session()` collects them at
-every trial) would be dropped with it: the search would go on. During `search()`,
+(building Keras models makes reference cycles; the tuner collects them every few
+trials) would be dropped with it: the search would go on. During `search()`,
 a Ctrl-C outside the collector raises `KeyboardInterrupt` at once, as usual; one
 inside it is kept and raised at the next safe point: a batch's end, or between
 trials.

@@ -349,7 +349,7 @@ class Tuner(SearchResults):
         return Trial(id=trial_id, params=proposals[0]), self._rng(trial_id)
 
     def _run_trial(self, trial: Trial, rng, plan: FitPlan, progress: Progress) -> None:
-        keras.backend.clear_session()  # frees the last trial's graph; collects garbage
+        execution.free_memory()  # the last trial's graph; garbage every few trials
         if self.seed is not None:
             keras.utils.set_random_seed((self.seed * 100_003 + trial.id) % 2**32)
         trial.started, trial.status, trial.error = time.time(), RUNNING, None
