@@ -321,7 +321,10 @@ def _worker_main(conn: connection.Connection, threads: int | None) -> None:
         if not message:
             return
         outcome = run_task(job, pickle.loads(message))
-        conn.send_bytes(_dumps_outcome(outcome))
+        try:
+            conn.send_bytes(_dumps_outcome(outcome))
+        except OSError:  # the driver is gone: nobody to report to
+            return
 
 
 def _load_job(payload: bytes) -> Job:
@@ -451,7 +454,10 @@ class ProcessExecutor:
             target=_worker_main,
             args=(child, self.threads),
             name=f"keras-hparams-worker-{device or 'cpu'}",
-            daemon=True,
+            # Not a daemon, so that a data pipeline may start processes of its own;
+            # shutdown() ends the workers, and a worker whose driver died ends at
+            # its next read or write on the pipe.
+            daemon=False,
         )
         with _environment(_worker_environment(device, self.threads)):
             process.start()  # a spawned child copies os.environ as it starts

@@ -383,8 +383,9 @@ def test_an_error_that_ends_the_search_is_raised_as_in_one_process(tmp_path, dig
     )
     with pytest.raises(kh.errors.ObjectiveNotFoundError, match="val_accuracy"):
         tuner.search(x, y, epochs=1, validation_split=0.25, verbose=0)
-    statuses = [t.status for t in tuner.trials]
-    assert statuses[0] == FAILED
-    # The other worker's trial was stopped with the search: it reruns on resume.
-    assert set(statuses[1:]) <= {FAILED, INTERRUPTED}
-    assert "objective" in tuner.trials[0].error
+    # The first trial to end raised; the other worker's trial was stopped with
+    # the search (interrupted: it reruns on resume), unless it had ended too.
+    failed = [t for t in tuner.trials if t.status == FAILED]
+    assert failed and all("objective 'val_auc'" in t.error for t in failed)
+    assert {t.status for t in tuner.trials} <= {FAILED, INTERRUPTED}
+    assert len(tuner.trials) == 2
