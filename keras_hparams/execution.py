@@ -75,6 +75,9 @@ class Task:
     others: list[Trial]
     """Every other trial, finished or running: for pruning and repeats."""
     epochs: int = 1
+    checkpoint_bar: float | None = None
+    """The score a trial must beat to keep a checkpoint (that of the last of the
+    best `keep_checkpoints` trials), or None while fewer have completed."""
 
 
 @dataclasses.dataclass
@@ -185,7 +188,10 @@ def run_task(job: Job, task: Task) -> Outcome:
             ended=time.time(),
         )
     checkpoint = None
-    if result.best_model is not None:
+    if result.best_model is not None and (
+        task.checkpoint_bar is None
+        or job.objective.better(result.score, task.checkpoint_bar)
+    ):
         checkpoint = _model_bytes(result.best_model)
     return Outcome(
         task.trial_id,

@@ -608,8 +608,15 @@ class Tuner(SearchResults):
                 space=self.space.get_config(),
                 others=others,
                 epochs=trial.params.get("epochs", plan.kwargs.get("epochs", 1)),
+                checkpoint_bar=self._checkpoint_bar(trials),
             )
         )
+
+    def _checkpoint_bar(self, trials: list[Trial]) -> float | None:
+        ranked = self.ranked_trials(trials)
+        if self.keep_checkpoints and len(ranked) >= self.keep_checkpoints:
+            return ranked[self.keep_checkpoints - 1].score
+        return None
 
     def _take_outcome(self, trial, outcome, progress, failures) -> None:
         try:
