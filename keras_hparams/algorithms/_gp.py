@@ -5,6 +5,8 @@ Imported only when a Bayesian search fits its surrogate.
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,15 @@ from skopt.learning import GaussianProcessRegressor
 from skopt.learning.gaussian_process.gpr import _param_for_white_kernel_in_Sum
 from skopt.learning.gaussian_process.kernels import WhiteKernel
 from skopt.utils import cook_estimator
+
+# The kernel's hyperparameters are fitted at every count of observations up to
+# FIT_EVERY_UP_TO, then each time the count has grown by FIT_GROWTH (20, 22, 25, 28,
+# ..., 88, 97, 107, ...). In between they are kept: with tens of observations one
+# more barely moves them, and their search (3 L-BFGS starts, each tens of
+# Cholesky factorizations) is most of the cost of a fit.
+FIT_EVERY_UP_TO = 20
+FIT_GROWTH = 1.1
+_KEPT_FITS = 4
 
 
 class FastGaussianProcess(GaussianProcessRegressor):
@@ -60,9 +71,10 @@ def with_fixed_kernel(gp: Any) -> Any:
     """An unfitted copy of a fitted skopt Gaussian process that keeps its kernel.
 
     Fitting the copy solves one linear system instead of optimizing the kernel's
-    hyperparameters from several starts: the expensive part of a fit. Used for the
-    constant liar's extra points, where the hyperparameters are held fixed (as in
-    Ginsbourger et al., "Kriging is well-suited to parallelize optimization", 2010).
+    hyperparameters from several starts: the expensive part of a fit. Used between
+    the counts at which `KernelFits` fits a kernel, and for the constant liar's extra
+    points, where the hyperparameters are held fixed (as in Ginsbourger et al.,
+    "Kriging is well-suited to parallelize optimization", 2010).
     """
     kernel = clone(gp.kernel_)
     # skopt zeroes the fitted noise in kernel_ and keeps its level in noise_.
@@ -71,3 +83,57 @@ def with_fixed_kernel(gp: Any) -> Any:
         noise = WhiteKernel(noise_level=gp.noise_, noise_level_bounds="fixed")
         kernel.set_params(**{parameter: noise})
     return clone(gp).set_params(kernel=kernel, optimizer=None)
+
+
+def fit_count(count: int) -> int:
+    """The count of observations at which the kernel used at `count` was fitted."""
+    if count <= FIT_EVERY_UP_TO:
+        return count
+    fitted = FIT_EVERY_UP_TO
+    while math.ceil(fitted * FIT_GROWTH) <= count:
+        fitted = math.ceil(fitted * FIT_GROWTH)
+    return fitted
+
+
+class KernelFits:
+    """Kernels fitted on prefixes of a history, at the counts `fit_count` gives.
+
+    `gaussian_process(space, X, y)` is a Gaussian process whose kernel was fitted on
+    the first `fit_count(len(X))` rows (with skopt's restarts, seeded by the seed and
+    that count), held fixed: a function of the data only, so a cold instance (a
+    resumed search) gets exactly what a warm one does. The last few fits are kept,
+    keyed by the rows and scores themselves, so most proposals reuse one.
+
+    Args:
+        seed: int or None, seeds each fit's random restarts (with the count).
+        warp: a function of the scores, or None: what the fit is told instead of
+            the first rows' scores (applied to those rows alone, so that a fit does
+            not depend on later scores).
+    """
+
+    def __init__(self, seed: int | None, warp: Any = None) -> None:
+        self.seed = seed
+        self.warp = warp
+        self._fitted: dict[tuple, FastGaussianProcess] = {}
+
+    def gaussian_process(
+        self, skopt_space: Any, X: np.ndarray, y: np.ndarray
+    ) -> FastGaussianProcess:
+        """An unfitted Gaussian process for `X`, `y`, its kernel fitted and fixed."""
+        count = fit_count(len(X))
+        X = np.ascontiguousarray(X[:count], dtype=float)
+        y = np.ascontiguousarray(y[:count], dtype=float)
+        key = (skopt_space.is_categorical, X.shape, X.tobytes(), y.tobytes())
+        if key not in self._fitted:
+            gp = gaussian_process(skopt_space.dimensions, self._fit_seed(count))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # kernel bounds reached, and so on
+                gp.fit(X, y if self.warp is None else self.warp(y))
+            self._fitted[key] = with_fixed_kernel(gp)
+            if len(self._fitted) > _KEPT_FITS:
+                del self._fitted[next(iter(self._fitted))]
+        return self._fitted[key]
+
+    def _fit_seed(self, count: int) -> int:
+        rng = np.random.default_rng(None if self.seed is None else [self.seed, count])
+        return int(rng.integers(np.iinfo(np.int32).max))

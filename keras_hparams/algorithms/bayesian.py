@@ -2,8 +2,9 @@
 
 Each `propose` builds an `Optimizer` over the current space and tells it the whole
 history in one call (one surrogate fit), so proposals depend only on the history: a
-resumed search proposes what an uninterrupted one would have, a space that grows is
-handled by the next call, and no fitted model outlives the call.
+resumed search proposes what an uninterrupted one would have, and a space that grows
+is handled by the next call. Only the Gaussian process's fitted kernels outlive a call,
+as a cache of values the history alone determines (see `_gp.KernelFits`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ SURROGATES = ("GP", "RF", "ET", "GBRT")
 ACQUISITION_FUNCTIONS = ("gp_hedge", "EI", "PI", "LCB")
 INITIAL_POINT_GENERATORS = _skopt.INITIAL_POINT_GENERATORS
 LIES = ("worst", "mean", "best")
+HEDGED = ("EI", "LCB", "PI")  # what "gp_hedge" chooses among
+# With more, a search of 12 to 30 trials spends too many of them at random (see
+# benchmarks/RESULTS.md, search quality at 30 trials: 5 did better than d + 1 in 6
+# and 7 dimensions; with 2, d + 1 = 3 did better than 5).
+MAX_DEFAULT_INITIAL_POINTS = 5
 
 
 class BayesianOptimization(Algorithm):
@@ -38,16 +44,28 @@ class BayesianOptimization(Algorithm):
     proposal minimizes the acquisition function of a surrogate fitted to every
     completed and pruned trial.
 
+    **Scores** are told to the surrogate with their worse half compressed (scores up
+    to the median as they are, the rest on a logarithmic scale): a few diverged
+    trials, whose loss can be ten times the others', would otherwise set the
+    Gaussian process's scale, flatten the region of good scores and keep the search
+    exploring.
+
     **Trials running at the same time** (and interrupted ones, which will run again)
     are handled with a constant liar: the surrogate is told that each of them scored
     the lie (by default the worst score so far), so it stops proposing their
     neighbourhood; a batch of `n` proposals adds each proposal as a lie before asking
     for the next. A pessimistic lie spreads a batch out, where the optimistic "best"
-    lie (scikit-optimize's default) tends to cluster it around the incumbent. The extra
-    fits of a batch keep the Gaussian process's kernel hyperparameters from the first
-    fit, so they cost a linear solve rather than a hyperparameter search (and the
-    Gaussian process predicts its uncertainty through BLAS, several times faster
-    than scikit-optimize's own code on long histories).
+    lie (scikit-optimize's default) tends to cluster it around the incumbent.
+
+    **Cost.** The Gaussian process's kernel hyperparameters are fitted to the
+    completed and pruned trials (scikit-optimize's search, with restarts) at each of
+    the first 20 of them, then each time their count has grown by 10% (at 22, 25,
+    28, ..., 97, 107, ...); in between, and for the lies, the last fit's kernel is
+    kept, so a proposal costs a linear solve rather than a hyperparameter search.
+    Which fit a proposal uses depends only on the trials, so a resumed search still
+    proposes what an uninterrupted one would; the instance keeps its last fits to
+    reuse them. The Gaussian process also predicts its uncertainty through BLAS,
+    several times faster than scikit-optimize's own code on long histories.
 
     **Pruned trials** are told with their score: the best value they reached before
     they were stopped. Since a trial's score is its best epoch so far, more epochs
@@ -60,7 +78,7 @@ class BayesianOptimization(Algorithm):
     Args:
         seed: int or None, for reproducible proposals.
         n_initial_points: int, trials before the surrogate is used. Defaults to
-            `None`: the number of searched dimensions plus one, between 3 and 10.
+            `None`: the number of searched dimensions plus one, between 3 and 5.
         initial_point_generator: str, how the initial points are drawn: `"random"`,
             or one design of `n_initial_points` points, taken in order and skipping
             any already tried: `"sobol"`, `"halton"`, `"hammersly"`, `"lhs"` (Latin
@@ -73,8 +91,10 @@ class BayesianOptimization(Algorithm):
             `"GP"`.
         acq_func: str, the acquisition function: `"EI"` (expected improvement),
             `"PI"` (probability of improvement), `"LCB"` (lower confidence bound) or
-            `"gp_hedge"` (a bandit choosing among the three). Defaults to
-            `"gp_hedge"`.
+            `"gp_hedge"` (one of the three at random for each `propose` call:
+            scikit-optimize's bandit, whose gains only later fits of the same
+            optimizer update, picks uniformly in a search rebuilt from the history).
+            Defaults to `"gp_hedge"`.
         xi: float, how much improvement `"EI"` and `"PI"` ask for: larger explores
             more. Defaults to `0.01`.
         kappa: float, the weight of the uncertainty in `"LCB"`: larger explores
@@ -134,6 +154,7 @@ class BayesianOptimization(Algorithm):
         self.acq_func = acq_func
         self.xi, self.kappa = float(xi), float(kappa)
         self.lie = lie
+        self._kernel_fits: Any = None  # a _gp.KernelFits, made at the first fit
         # One design per instance: with no seed it is random, but the same each call.
         self._design_seed = int(np.random.default_rng(seed).integers(2**31 - 1))
 
@@ -150,7 +171,9 @@ class BayesianOptimization(Algorithm):
         rng = self.rng(trials)
         dimensions = [d for d in space.searchable() if d.cardinality() > 1]
         observed = self.observed(trials)
-        n_initial = self.n_initial_points or int(np.clip(len(dimensions) + 1, 3, 10))
+        n_initial = self.n_initial_points or int(
+            np.clip(len(dimensions) + 1, 3, MAX_DEFAULT_INITIAL_POINTS)
+        )
         if not dimensions or len(observed) < n_initial:
             proposals = self._initial(space, dimensions, n_initial, seen, n)
         else:
@@ -199,18 +222,29 @@ class BayesianOptimization(Algorithm):
         pending: list[list],
         n: int,
     ) -> list[list]:
-        """`n` points by constant liar, with one full surrogate fit.
+        """`n` points by constant liar, with one surrogate fit.
 
-        `points` and `scores` are the observed trials (scores to minimize);
-        `pending` the points of trials without a score yet.
+        `points` and `scores` are the observed trials (scores to minimize, told
+        through `_warped`); `pending` the points of trials without a score yet.
         """
-        lie = float({"worst": max, "mean": np.mean, "best": min}[self.lie](scores))
+        from keras_hparams.algorithms import _gp
+
+        told = _warped(scores)
+        lie = float({"worst": max, "mean": np.mean, "best": min}[self.lie](told))
+        if isinstance(optimizer.base_estimator_, _gp.FastGaussianProcess):
+            if self._kernel_fits is None:
+                self._kernel_fits = _gp.KernelFits(self.seed, _warped)
+            # The kernel fitted on the observed trials (or the last checkpoint of
+            # them), fixed for this fit and the lies' fits, as Ginsbourger et al.
+            # ("Kriging is well-suited to parallelize optimization", 2010) do.
+            optimizer.base_estimator_ = self._kernel_fits.gaussian_process(
+                optimizer.space, optimizer.space.transform(points), np.asarray(scores)
+            )
         asked = []
         with warnings.catch_warnings():
             # skopt warns when a point is told twice or asked again; both handled.
             warnings.simplefilter("ignore")
-            optimizer.tell(points + pending, scores + [lie] * len(pending))
-            _keep_kernel(optimizer)
+            optimizer.tell(points + pending, told + [lie] * len(pending))
             for _ in range(n):
                 asked.append(optimizer.ask())
                 if len(asked) < n:
@@ -228,6 +262,12 @@ class BayesianOptimization(Algorithm):
         skopt_dimensions = [_to_skopt(d) for d in dimensions]
         estimator: Any = self.surrogate
         acq_optimizer = "auto"
+        acq_func = self.acq_func
+        if acq_func == "gp_hedge":
+            # skopt's hedge optimizes all three and picks one at random, weighted by
+            # gains that only later fits update: in an optimizer fitted once, the
+            # pick is uniform, so drawing it first saves optimizing the other two.
+            acq_func = HEDGED[random_state.randint(len(HEDGED))]
         if self.surrogate in ("GP", "GBRT"):
             # The draw skopt makes to seed a surrogate it builds from a name.
             seed = random_state.randint(0, np.iinfo(np.int32).max)
@@ -240,7 +280,7 @@ class BayesianOptimization(Algorithm):
             skopt_dimensions,
             base_estimator=estimator,
             n_initial_points=n_initial,
-            acq_func=self.acq_func,
+            acq_func=acq_func,
             acq_optimizer=acq_optimizer,
             acq_func_kwargs={"xi": self.xi, "kappa": self.kappa},
             random_state=random_state,
@@ -248,12 +288,24 @@ class BayesianOptimization(Algorithm):
         )
 
 
-def _keep_kernel(optimizer: Any) -> None:
-    """Makes the optimizer's next fits reuse its Gaussian process's kernel."""
-    from keras_hparams.algorithms import _gp
+def _warped(scores: Sequence[float]) -> list[float]:
+    """The scores the surrogate is told: the worse half compressed logarithmically.
 
-    if optimizer.models and isinstance(optimizer.models[-1], _gp.FastGaussianProcess):
-        optimizer.base_estimator_ = _gp.with_fixed_kernel(optimizer.models[-1])
+    One diverged trial (a loss of 4 where good ones score 0.1) would otherwise set
+    the scale of the Gaussian process's fit, which then sees the good region as
+    flat and keeps exploring. Scores up to the median are kept; one above it becomes
+    `median + s * log1p((score - median) / s)`, `s` being the spread from the best
+    score to the median. The order is kept, so the best score is still the best.
+    """
+    y = np.asarray(scores, dtype=float)
+    if len(y) < 3:
+        return list(scores)
+    median = np.median(y)
+    spread = median - y.min()
+    if spread > 0:
+        worse = y > median
+        y[worse] = median + spread * np.log1p((y[worse] - median) / spread)
+    return y.tolist()
 
 
 def _points(
