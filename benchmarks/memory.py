@@ -1,6 +1,7 @@
 """Resident memory of one process across many trials, against a bare Keras loop.
 
 Run: python benchmarks/memory.py [--trials 100]
+(`benchmarks/performance.py` runs it too, through `measure`.)
 
 Runs, each in a fresh subprocess, (1) `tuner.search` over N trials and (2) a bare loop
 that builds, fits and `clear_session()`s N models drawn from the same space, and prints
@@ -11,6 +12,7 @@ RSS after trial 10 and after trial N for both. One small MLP on digits per trial
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -102,6 +104,21 @@ def run_bare(trials: int) -> list[float]:
     return samples
 
 
+def measure(mode: str, trials: int) -> dict:
+    """Runs one loop ("tuner" or "bare") in a fresh process: its seconds and the RSS
+    in MB after each trial."""
+    completed = subprocess.run(
+        [sys.executable, __file__, "--mode", mode, "--trials", str(trials)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    for line in completed.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line.removeprefix("RESULT "))
+    raise RuntimeError(f"memory.py --mode {mode} printed no result:\n{completed}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=100)
@@ -128,11 +145,16 @@ def main() -> None:
     build_model.build({"layers": 3})  # registers units_0..units_2 for run_bare
     started = time.time()
     samples = run_tuner(args.trials) if args.mode == "tuner" else run_bare(args.trials)
+    seconds = time.time() - started
+    after = min(10, len(samples) // 2)
     print(
-        f"{args.mode:>5}: {len(samples)} trials in {time.time() - started:.0f} s; "
-        f"RSS after trial 10 {samples[9]:.0f} MB, after trial {len(samples)} "
-        f"{samples[-1]:.0f} MB, growth {samples[-1] - samples[9]:+.0f} MB"
+        f"{args.mode:>5}: {len(samples)} trials in {seconds:.0f} s; "
+        f"RSS after trial {after} {samples[after - 1]:.0f} MB, after trial "
+        f"{len(samples)} {samples[-1]:.0f} MB, growth "
+        f"{samples[-1] - samples[after - 1]:+.0f} MB"
     )
+    result = {"mode": args.mode, "seconds": seconds, "samples": samples}
+    print("RESULT " + json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
