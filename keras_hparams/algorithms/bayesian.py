@@ -9,6 +9,7 @@ as a cache of values the history alone determines (see `_gp.KernelFits`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Sequence
@@ -178,13 +179,14 @@ class BayesianOptimization(Algorithm):
             proposals = self._initial(space, dimensions, n_initial, seen, n)
         else:
             sign = 1.0 if direction == "min" else -1.0
-            asked = self._ask(
-                self._optimizer(dimensions, n_initial, rng),
-                _points(space, dimensions, observed),
-                [sign * t.score for t in observed],
-                _points(space, dimensions, self.pending(trials)),
-                n,
-            )
+            with _one_blas_thread():
+                asked = self._ask(
+                    self._optimizer(dimensions, n_initial, rng),
+                    _points(space, dimensions, observed),
+                    [sign * t.score for t in observed],
+                    _points(space, dimensions, self.pending(trials)),
+                    n,
+                )
             proposals = []
             for point in asked:
                 values = _with_single_values(space, _from_point(dimensions, point))
@@ -286,6 +288,18 @@ class BayesianOptimization(Algorithm):
             random_state=random_state,
             model_queue_size=1,
         )
+
+
+def _one_blas_thread() -> Any:
+    """BLAS limited to one thread: the Gaussian process's matrices (hundreds of rows)
+    are too small to gain from threads, which cost 0.26 s against 0.09 s per
+    proposal at 100 trials in 8 dimensions (benchmarks/RESULTS.md), and one thread
+    makes the arithmetic, so the proposals, the same on any machine load."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # scikit-learn brings it; without it, BLAS as it is
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _warped(scores: Sequence[float]) -> list[float]:
