@@ -1,11 +1,11 @@
 """Tuner overhead and where it goes, proposal latency, memory and parallel trials.
 
-Run everything and write the results section (26 minutes on the 2 shared cores of
-the development machine at load average 4-6; it used 22 CPU-minutes):
+Run everything and write the results section (17 minutes on the development
+machine's 2 cores at load average 1-3; more on a busy machine):
 
     python benchmarks/performance.py --markdown SECTION.md
 
-`--quick` is a smoke run of a few minutes. Naming parts runs only those: `--latency
+`--quick` is a smoke run of about 3 minutes. Naming parts runs only those: `--latency
 100 200` runs the proposal latency alone; `--overhead 10 30 --models mlp
 --kerastuner-up-to 0` profiles 30 MLP trials in about a minute.
 
@@ -29,8 +29,8 @@ overhead (`--overhead N ...`, `--models mlp cnn`, `--kerastuner-up-to N`): wall 
     calls; what no wrapper covers is "anything else").
 latency (`--latency FINISHED ...`): `BayesianOptimization.propose` alone (what runs
     between two trials) with 100 and 200 finished trials in 3, 8 and 15 dimensions,
-    on a synthetic objective (no Keras): median and worst of 5 proposals, with the
-    BLAS thread pools as they are and limited to one thread.
+    on a synthetic objective (no Keras): median and worst of 5 proposals, as the
+    library runs it and with BLAS forced to one thread.
 memory (`--memory TRIALS`): resident memory after trial 10 and after the last trial
     of one process, for `tuner.search` and a bare loop, each in a fresh process
     (`benchmarks/memory.py`).
@@ -652,6 +652,7 @@ def machine() -> str:
         f"{platform.machine()}, {os.cpu_count()} cores, {kib / 2**20:.0f} GiB; "
         f"Python {platform.python_version()}, keras {keras.__version__}, "
         + ", ".join(found)
+        + f"; keras_hparams from {Path(kh.__file__).parent}"
     )
 
 
@@ -855,8 +856,8 @@ def latency_part(report: Report, finished_counts: list[int]) -> None:
     report.add(
         "### Proposal latency: `BayesianOptimization.propose` alone",
         "",
-        "Synthetic trials (no Keras); median / worst of 5 proposals, seconds; with "
-        "the BLAS thread pools as they are (default) and limited to one thread by "
+        "Synthetic trials (no Keras); median / worst of 5 proposals, seconds; as "
+        "the library runs it, and with BLAS forced to one thread by "
         "`threadpoolctl.threadpool_limits(1)` around the call, interleaved. "
         f"Load average (1 min) before: {load()}.",
         "",
@@ -867,7 +868,7 @@ def latency_part(report: Report, finished_counts: list[int]) -> None:
         threadpool_limits = None
     rows = []
     for finished in finished_counts:
-        default, limited = [f"{finished}, default"], [f"{finished}, 1 BLAS thread"]
+        default, limited = [f"{finished}, as is"], [f"{finished}, 1 BLAS thread"]
         for dimensions in (3, 8, 15):
             default.append(spread(latency(dimensions, finished)))
             if threadpool_limits is not None:
