@@ -36,6 +36,19 @@ def save(model: keras.Model, project: Path, trial_id: int) -> Path:
     return target
 
 
+def save_bytes(data: bytes, project: Path, trial_id: int) -> Path:
+    """Writes a model file made elsewhere (a worker's) as `save` would."""
+    target = path(project, trial_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name("partial-" + MODEL_FILE)
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+    return target
+
+
 def keep_only(project: Path, trial_ids: set[int]) -> None:
     """Deletes the best-epoch model files of every trial not in `trial_ids`.
 

@@ -137,9 +137,7 @@ def check_picklable(name: str, value: Any) -> bytes:
 def run_task(job: Job, task: Task) -> Outcome:
     """Builds, trains and scores one trial; a failure becomes a failed Outcome."""
     started = time.time()
-    free_memory()
-    if job.seed is not None:
-        keras.utils.set_random_seed((job.seed * 100_003 + task.trial_id) % 2**32)
+    prepare(job.seed, task.trial_id)
     space = SearchSpace.from_config(task.space)
     proposed = dict(task.params)
     context = BuildContext(job.builder.space, proposed, task.rng)
@@ -148,7 +146,7 @@ def run_task(job: Job, task: Task) -> Outcome:
         job.objective,
         keep_weights=job.keep_weights,
         timeout=job.timeout,
-        prune=_pruning(job, task),
+        prune=pruning(job.pruner, job.objective, task.others, task.epochs),
         save_every=job.save_every if project else None,
         resume=checkpoints.load_progress(project, task.trial_id) if project else None,
     )
@@ -223,6 +221,13 @@ def free_memory() -> None:
     keras.backend.clear_session(free_memory=collect)
 
 
+def prepare(seed: int | None, trial_id: int) -> None:
+    """Before a trial: frees the last one's memory, seeds this one's weights."""
+    free_memory()
+    if seed is not None:
+        keras.utils.set_random_seed((seed * 100_003 + trial_id) % 2**32)
+
+
 def used_params(
     context: BuildContext,
     fit_space: SearchSpace,
@@ -261,18 +266,18 @@ def error_message(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:2000]
 
 
-def _pruning(job: Job, task: Task) -> Callable[[list[float]], bool] | None:
-    if job.pruner is None:
+def pruning(
+    pruner: Any, objective: Objective, others: list[Trial], epochs: int
+) -> Callable[[list[float]], bool] | None:
+    """The runner's `prune(values)` for a trial of `epochs` epochs, or None."""
+    if pruner is None:
         return None
 
     def prune(values: list[float]) -> bool:
-        if len(values) >= task.epochs:  # stopping at the last epoch saves nothing
+        if len(values) >= epochs:  # stopping at the last epoch saves nothing
             return False
-        return job.pruner.should_prune(
-            values,
-            task.others,
-            objective=job.objective.name,
-            direction=job.objective.direction,
+        return pruner.should_prune(
+            values, others, objective=objective.name, direction=objective.direction
         )
 
     return prune
@@ -653,16 +658,3 @@ class DaskExecutor:
             with contextlib.suppress(Exception):
                 self.client.cancel(self.job)
         self.job = None
-
-
-def save_checkpoint_bytes(data: bytes, project: Path, trial_id: int) -> Path:
-    """Writes a worker's best-epoch model file; no half-written file on a kill."""
-    target = checkpoints.path(project, trial_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name("partial-" + checkpoints.MODEL_FILE)
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, target)
-    return target

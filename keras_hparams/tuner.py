@@ -320,46 +320,42 @@ class Tuner(SearchResults):
                 f"(trial {best.id}): {format_params(best.params)}"
             )
 
-    def _next_trial(self, trials, pending, progress):
+    def _next_trial(self, trials, pending, progress, running=()):
         """The next trial: an interrupted one, an enqueued one, the defaults, or the
-        algorithm's proposal; None when the space is exhausted."""
+        algorithm's proposal, with its rng; else `(None, why)`: "exhausted" when no
+        new values remain, "wait" while the builds of `running` trials may still
+        find the space's first dimensions."""
         if pending:
             return pending[0], self._rng(pending[0].id)
         trial_id = self._store.next_id()
         queue = self._store.get_meta("queue") or []
-        if queue:  # taken off the queue once its row is written (_run_trial)
+        if queue:  # taken off the queue once its row is written (_start)
             return Trial(id=trial_id, params=queue[0], extra={"enqueued": True}), None
         if not trials:  # the first trial runs the code's own defaults
             return Trial(id=trial_id, params={}), None
         if not self.space:
+            if running:
+                return None, "wait"
             progress.print(
                 "No hyperparameter was found in the builder or the fit arguments: the "
                 "one configuration there is has run."
             )
-            return None, None
+            return None, "exhausted"
         proposals = self.algorithm.propose(
             self.space, trials + self._repeats, 1, direction=self.objective.direction
         )
         if not proposals or len(self._repeats) >= _MAX_REPEATS:
+            tried = "tried or is running" if running else "tried"
             progress.print(
-                "The search space is exhausted: every set of values has been tried "
+                f"The search space is exhausted: every set of values has been {tried} "
                 f"({len(trials)} trials)."
             )
-            return None, None
+            return None, "exhausted"
         return Trial(id=trial_id, params=proposals[0]), self._rng(trial_id)
 
     def _run_trial(self, trial: Trial, rng, plan: FitPlan, progress: Progress) -> None:
-        execution.free_memory()  # the last trial's graph; garbage every few trials
-        if self.seed is not None:
-            keras.utils.set_random_seed((self.seed * 100_003 + trial.id) % 2**32)
-        trial.started, trial.status, trial.error = time.time(), RUNNING, None
-        enqueued = trial.extra.get("enqueued", False)
-        trial.history, trial.extra = [], {}
-        self._store.write(trial)  # before the build: a kill there reruns this trial
-        if enqueued:
-            # A kill between the two writes runs it twice at worst, and the repeat
-            # is found after the build, before any training.
-            self._store.set_meta("queue", (self._store.get_meta("queue") or [])[1:])
+        execution.prepare(self.seed, trial.id)
+        self._start(trial)
         proposed = dict(trial.params)
         context = BuildContext(self.builder.space, proposed, rng)
         runner = self._runner(trial, plan)
@@ -411,19 +407,12 @@ class Tuner(SearchResults):
     def _runner(self, trial: Trial, plan: FitPlan) -> TrialRunner:
         prune = None
         if self.pruner is not None:
-            others = [t for t in self.trials if t.id != trial.id]
-            epochs = trial.params.get("epochs", plan.kwargs.get("epochs", 1))
-
-            def prune(values: list[float]) -> bool:
-                if len(values) >= epochs:  # stopping at the last epoch saves nothing
-                    return False
-                return self.pruner.should_prune(
-                    values,
-                    others,
-                    objective=self.objective.name,
-                    direction=self.objective.direction,
-                )
-
+            prune = execution.pruning(
+                self.pruner,
+                self.objective,
+                [t for t in self.trials if t.id != trial.id],
+                trial.params.get("epochs", plan.kwargs.get("epochs", 1)),
+            )
         return TrialRunner(
             self.objective,
             keep_weights=self.keep_checkpoints > 0,
@@ -467,8 +456,29 @@ class Tuner(SearchResults):
         trial.status, trial.score = result.status, result.score
         trial.best_epoch, trial.history = result.best_epoch, result.history
         trial.extra, trial.ended = result.extra, time.time()
-        if result.best_model is not None and self._keeps_checkpoint(trial):
-            checkpoints.save(result.best_model, self.project_directory, trial.id)
+        model, project = result.best_model, self.project_directory
+        save = None
+        if model is not None:
+            save = lambda: checkpoints.save(model, project, trial.id)
+        self._finish(trial, save)
+
+    def _start(self, trial: Trial) -> None:
+        """Writes the trial's row as running, before its build: a kill from here on
+        reruns this trial. An enqueued one leaves the queue once its row exists (a
+        kill between the two writes runs it twice at worst, and the repeat is found
+        after the build, before any training)."""
+        enqueued = trial.extra.get("enqueued", False)
+        trial.started, trial.status, trial.error = time.time(), RUNNING, None
+        trial.history, trial.extra = [], {}
+        self._store.write(trial)
+        if enqueued:
+            self._store.set_meta("queue", (self._store.get_meta("queue") or [])[1:])
+
+    def _finish(self, trial: Trial, save_checkpoint) -> None:
+        """Records an ended trial; `save_checkpoint()` writes its model file, called
+        only if the trial ranks among the best `keep_checkpoints`."""
+        if save_checkpoint is not None and self._keeps_checkpoint(trial):
+            save_checkpoint()
         # The row is written after the checkpoint: a completed row implies its file.
         self._store.write(trial)
         checkpoints.clear_progress(self.project_directory, trial.id)
@@ -554,49 +564,19 @@ class Tuner(SearchResults):
         self._print_best(progress)
 
     def _next_parallel(self, trials, running, progress):
-        """(trial, rng) to submit, or (None, why): "wait" for a running trial to
-        end first, "full" at max_trials, "exhausted" when no new values remain."""
+        """As `_next_trial`, skipping the trials running here; `(None, "full")` at
+        max_trials."""
         pending = [
             t
             for t in trials
             if t.status in (RUNNING, INTERRUPTED) and t.id not in running
         ]
-        if pending:
-            return pending[0], self._rng(pending[0].id)
-        if len(trials) >= self.max_trials:
+        if not pending and len(trials) >= self.max_trials:
             return None, "full"
-        trial_id = self._store.next_id()
-        queue = self._store.get_meta("queue") or []
-        if queue:
-            return Trial(id=trial_id, params=queue[0], extra={"enqueued": True}), None
-        if not trials:
-            return Trial(id=trial_id, params={}), None
-        if not self.space:
-            if running:  # the running build may still find dimensions
-                return None, "wait"
-            progress.print(
-                "No hyperparameter was found in the builder or the fit arguments: the "
-                "one configuration there is has run."
-            )
-            return None, "exhausted"
-        proposals = self.algorithm.propose(
-            self.space, trials + self._repeats, 1, direction=self.objective.direction
-        )
-        if not proposals or len(self._repeats) >= _MAX_REPEATS:
-            progress.print(
-                "The search space is exhausted: every set of values has been tried "
-                f"or is running ({len(trials)} trials)."
-            )
-            return None, "exhausted"
-        return Trial(id=trial_id, params=proposals[0]), self._rng(trial_id)
+        return self._next_trial(trials, pending, progress, running)
 
     def _submit(self, executor, trial: Trial, rng, plan: FitPlan, trials) -> None:
-        enqueued = trial.extra.get("enqueued", False)
-        trial.started, trial.status, trial.error = time.time(), RUNNING, None
-        trial.history, trial.extra = [], {}
-        self._store.write(trial)
-        if enqueued:
-            self._store.set_meta("queue", (self._store.get_meta("queue") or [])[1:])
+        self._start(trial)
         others = [t for t in trials if t.id != trial.id]
         if self.pruner is None:  # histories are for the pruner only
             others = [dataclasses.replace(t, history=[]) for t in others]
@@ -645,15 +625,11 @@ class Tuner(SearchResults):
         )
         trial.started = outcome.started or trial.started
         trial.ended = outcome.ended or time.time()
-        if outcome.checkpoint is not None and self._keeps_checkpoint(trial):
-            execution.save_checkpoint_bytes(
-                outcome.checkpoint, self.project_directory, trial.id
-            )
-        # The row is written after the checkpoint: a completed row implies its file.
-        self._store.write(trial)
-        checkpoints.clear_progress(self.project_directory, trial.id)
-        kept = {t.id for t in self.ranked_trials()[: self.keep_checkpoints]}
-        checkpoints.keep_only(self.project_directory, kept)
+        data, project = outcome.checkpoint, self.project_directory
+        save = None
+        if data is not None:
+            save = lambda: checkpoints.save_bytes(data, project, trial.id)
+        self._finish(trial, save)
         progress.trial_ended(trial, self._best_or_none(), self.objective.name)
         if outcome.fatal:  # the same error as in this process, raised here
             error_type = getattr(errors, outcome.fatal, FatalError)
