@@ -9,6 +9,10 @@ speed: the same `--trials` configurations of a small MLP on digits (drawn at ran
     runs twice, interleaved, and the faster of its two wall times counts. Wall time
     is the whole `tuner.search` call: starting the workers, proposing (none needed:
     the queue holds every trial), training, recording.
+ceiling: the same configurations fitted by plain Keras (no tuner) in one process,
+    and split between two processes running at once (one TensorFlow thread each, as
+    the tuner's workers have), process start included. What two processes gain
+    here bounds what two workers can gain on this machine.
 quality: Bayesian search of `--trials` trials, sequential against two workers, for
     `--seeds` seeds: mean and spread of the best val_loss. With two workers a proposal
     is made while another trial runs, knowing one result fewer.
@@ -20,6 +24,8 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -107,6 +113,54 @@ def speed(x, y, trials: int, epochs: int) -> dict[str, float]:
     return best
 
 
+def plain_keras(trials: int, epochs: int, start: int, stop: int) -> None:
+    """Fits configurations [start, stop) with plain Keras (run in a subprocess)."""
+    x, y = data()
+    for params in configurations(trials, seed=0)[start:stop]:
+        keras.backend.clear_session()
+        keep = params["layers"] == 2  # units_1 exists only with a second layer
+        used = {k: v for k, v in params.items() if k != "units_1" or keep}
+        model = build_mlp.build(used)
+        model.fit(x, y, epochs=epochs, batch_size=32, validation_split=0.2, verbose=0)
+
+
+def ceiling(trials: int, epochs: int) -> dict[str, float]:
+    """Wall time of plain Keras over the configurations: one process, and two at
+    once with half each; the faster of two rounds each."""
+
+    def run(parts: list[tuple[int, int]], threads: int) -> float:
+        env = {**os.environ, "TF_NUM_INTRAOP_THREADS": str(threads)}
+        env["TF_NUM_INTEROP_THREADS"] = env["OMP_NUM_THREADS"] = str(threads)
+        started = time.perf_counter()
+        processes = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--plain-keras", str(a), str(b)]
+                + ["--trials", str(trials), "--epochs", str(epochs)],
+                env=env,
+            )
+            for a, b in parts
+        ]
+        for process in processes:
+            if process.wait() != 0:
+                raise RuntimeError("a plain Keras process failed")
+        return time.perf_counter() - started
+
+    half = trials // 2
+    best = {
+        "1 plain Keras process": float("inf"),
+        "2 plain Keras processes": float("inf"),
+    }
+    for round_ in range(2):
+        for name, parts, threads in (
+            ("1 plain Keras process", [(0, trials)], os.cpu_count() or 1),
+            ("2 plain Keras processes", [(0, half), (half, trials)], 1),
+        ):
+            seconds = run(parts, threads)
+            best[name] = min(best[name], seconds)
+            print(f"  round {round_ + 1}, {name}: {seconds:.1f} s", flush=True)
+    return best
+
+
 def quality(x, y, trials: int, epochs: int, seeds: int) -> dict[str, list[float]]:
     scores = {"sequential": [], "2 workers": []}
     with tempfile.TemporaryDirectory() as directory:
@@ -139,7 +193,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--plain-keras", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.plain_keras:
+        plain_keras(args.trials, args.epochs, *args.plain_keras)
+        return
     x, y = data()
     print(
         f"{platform.machine()}, {os.cpu_count()} cores, Python "
@@ -158,6 +216,12 @@ def main() -> None:
         )
     one = best["1 worker process"]
     print(f"2 workers vs 1 worker: {one / best['2 worker processes']:.2f}x")
+    print("ceiling (plain Keras in processes, the faster of two runs each):")
+    plain = ceiling(args.trials, args.epochs)
+    for name, seconds in plain.items():
+        print(f"| {name} | {seconds:.1f} s | {60 * args.trials / seconds:.1f} |")
+    gain = plain["1 plain Keras process"] / plain["2 plain Keras processes"]
+    print(f"2 plain Keras processes vs 1: {gain:.2f}x")
     if args.skip_quality:
         return
     print("quality (Bayesian, best val_loss):")

@@ -164,6 +164,7 @@ class Tuner(SearchResults):
         devices: list[str] | None = None,
         worker_resources: dict[str, float] | None = None,
     ) -> None:
+        _check_not_bootstrapping()
         self.builder = as_builder(hypermodel)
         self.objective = Objective.from_argument(objective)
         _check_int("max_trials", max_trials, minimum=1)
@@ -517,8 +518,6 @@ class Tuner(SearchResults):
         payload = execution.check_picklable(
             "builder with the arguments of search()", job
         )
-        if not self.trials:
-            self._discover_space()
         executor = (
             execution.ProcessExecutor(**options)
             if shared_files
@@ -528,7 +527,9 @@ class Tuner(SearchResults):
         failures: list[str] = []
         exhausted = False
         try:
-            executor.start(payload)
+            executor.start(payload)  # workers import TensorFlow meanwhile
+            if not self.trials:
+                self._discover_space()
             while True:
                 interrupts.check()
                 while not exhausted and executor.idle():
@@ -755,6 +756,25 @@ class Tuner(SearchResults):
             "objective "
             f"{self.objective.name} ({self.objective.direction}), "
             f"{type(self.algorithm).__name__}{resumed}."
+        )
+
+
+def _check_not_bootstrapping() -> None:
+    """Refuses a Tuner made while a spawned process imports the main script.
+
+    Worker processes (`executor="processes"`, and any process started by
+    `multiprocessing` with "spawn") import the script that started them; a script
+    that makes its Tuner at the top level would start a search in every worker.
+    """
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(
+            "A Tuner was created while a new process imported the main script. "
+            "Worker processes import the script that started the search, so put "
+            "the code that creates the Tuner and calls search() under "
+            '`if __name__ == "__main__":` (see the multiprocessing guide, '
+            '"Safe importing of main module").'
         )
 
 

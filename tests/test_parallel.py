@@ -389,3 +389,47 @@ def test_an_error_that_ends_the_search_is_raised_as_in_one_process(tmp_path, dig
     assert failed and all("objective 'val_auc'" in t.error for t in failed)
     assert {t.status for t in tuner.trials} <= {FAILED, INTERRUPTED}
     assert len(tuner.trials) == 2
+
+
+UNGUARDED = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import keras
+    import keras_hparams as kh
+
+    @kh.tunable
+    def build():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(kh.Float("lr", 1e-3, 1e-1)), "mse")
+        return model
+
+    # No `if __name__ == "__main__":` guard: each worker imports this file.
+    x = np.ones((32, 4), "float32")
+    tuner = kh.Tuner(build, "loss", max_trials=1, directory=sys.argv[1],
+                     executor="processes", n_workers=1, verbose=0)
+    tuner.search(x, x[:, :1], epochs=1, verbose=0)
+    print("ERROR:", tuner.trials[0].status, tuner.trials[0].error)
+    """
+)
+
+
+def test_a_script_without_a_main_guard_is_told_why_its_workers_die(tmp_path):
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    run = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        cwd=Path(__file__).parent.parent,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    # The worker refused to start a search of its own, and said why...
+    assert 'under `if __name__ == "__main__":`' in run.stderr
+    # ...and the driver recorded the trial as failed, pointing at that message.
+    assert "ERROR: failed The worker process running this trial exited with " in (
+        run.stdout
+    )
+    assert "It finished no trial; its error is printed above." in run.stdout
