@@ -219,7 +219,57 @@ def free_memory() -> None:
     collect = _trials_since_collect[0] >= COLLECT_EVERY
     if collect:
         _trials_since_collect[0] = 0
+    forget_custom_gradients()
     keras.backend.clear_session(free_memory=collect)
+
+
+# TensorFlow registers a gradient function, named "CustomGradient-<uid>", each time
+# a `tf.custom_gradient` is traced into a graph, and never unregisters it; the
+# function's closure holds the traced graph. Keras's train step traces two per
+# model, so without this every trial would leave about 2,700 Python objects and
+# 2 MB behind that `clear_session()` and `gc.collect()` cannot free (see
+# benchmarks/RESULTS.md, memory). The names present when a search starts are kept;
+# those traced by earlier trials are dropped before each trial: their graphs are
+# built, and nothing traces gradients through a finished trial's model again.
+_CUSTOM_GRADIENT = "CustomGradient-"
+_gradients_before_search: set[str] | None = None
+
+
+def _gradient_registry() -> dict[str, Any] | None:
+    try:
+        from tensorflow.python.framework import ops
+
+        registry = ops._gradient_registry._registry
+    except (ImportError, AttributeError):  # another backend, or TF changed
+        return None
+    return registry if isinstance(registry, dict) else None
+
+
+@contextlib.contextmanager
+def trials_own_custom_gradients():
+    """While a search runs in this process (or a worker of ours lives), the custom
+    gradients registered after its start are dropped before each trial. Dask
+    workers, which may run other work between and beside trials, keep theirs."""
+    global _gradients_before_search
+    registry = _gradient_registry()
+    _gradients_before_search = None if registry is None else set(registry)
+    try:
+        yield
+    finally:
+        _gradients_before_search = None
+
+
+def forget_custom_gradients() -> None:
+    """Drops the custom gradients that trials registered since the search began."""
+    registry = _gradient_registry()
+    if registry is None or _gradients_before_search is None:
+        return
+    for name in [
+        name
+        for name in registry
+        if name.startswith(_CUSTOM_GRADIENT) and name not in _gradients_before_search
+    ]:
+        del registry[name]
 
 
 def prepare(seed: int | None, trial_id: int) -> None:
@@ -325,6 +375,11 @@ def _worker_main(conn: connection.Connection, threads: int | None) -> None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
     job = _load_job(conn.recv_bytes())
+    with trials_own_custom_gradients():
+        _serve(conn, job)
+
+
+def _serve(conn: connection.Connection, job: Job) -> None:
     while True:
         try:
             message = conn.recv_bytes()

@@ -286,7 +286,8 @@ class Tuner(SearchResults):
             progress = Progress(self.verbose, self.max_trials)
             self._announce(progress)
             if self._executor is None:
-                self._loop(progress, plan.materialized())
+                with execution.trials_own_custom_gradients():
+                    self._loop(progress, plan.materialized())
             else:
                 self._parallel_loop(progress, plan)
 

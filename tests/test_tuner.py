@@ -1,3 +1,4 @@
+import gc
 import math
 import sqlite3
 import time
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_hparams as kh
-from keras_hparams import checkpoints
+from keras_hparams import checkpoints, execution
 from tests.conftest import make_builder
 
 
@@ -516,6 +517,45 @@ def test_session_is_cleared_between_trials(builder, digits, tmp_path):
     tuner = make_tuner(builder, tmp_path, max_trials=3)
     search(tuner, digits, epochs=1, callbacks=[FirstLayerNames()])
     assert FirstLayerNames.names == ["dense", "dense", "dense"]
+
+
+def _custom_gradients() -> set[str]:
+    registry = execution._gradient_registry()
+    return {name for name in registry if name.startswith("CustomGradient-")}
+
+
+def _func_graphs() -> int:
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    gc.collect()
+    return sum(isinstance(o, FuncGraph) for o in gc.get_objects())
+
+
+def test_trials_do_not_leave_their_graphs_behind(builder, digits, tmp_path):
+    # TensorFlow keeps a gradient function per traced custom gradient, holding
+    # its graph, for good: measure what one plain fit leaves behind.
+    x, y = digits
+    keras.backend.clear_session()
+    graphs, gradients = _func_graphs(), _custom_gradients()
+    model = builder.build({})
+    model.fit(x, y, epochs=1, validation_split=0.25, verbose=0)
+    del model
+    keras.backend.clear_session()
+    one_fit = len(_custom_gradients() - gradients)
+    one_fit_graphs = _func_graphs() - graphs
+    if not one_fit:
+        pytest.skip("this TensorFlow registers no custom gradient per model")
+    assert one_fit_graphs > 0
+
+    graphs, gradients = _func_graphs(), _custom_gradients()
+    tuner = make_tuner(builder, tmp_path, max_trials=4)
+    search(tuner, digits, epochs=1)
+    # Only the last trial's are left: the earlier trials' were dropped.
+    assert len(_custom_gradients() - gradients) <= one_fit
+    keras.backend.clear_session()
+    assert _func_graphs() - graphs <= one_fit_graphs
+    # Gradients registered before the search are kept.
+    assert gradients <= _custom_gradients()
 
 
 @pytest.mark.parametrize(
