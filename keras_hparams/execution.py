@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import gc
 import hashlib
 import os
 import pickle
@@ -210,13 +211,16 @@ def run_task(job: Job, task: Task) -> Outcome:
 _trials_since_collect = [0]
 # A full garbage collection costs about 0.3 s with TensorFlow loaded, as long as a
 # small trial: one every this many trials bounds memory at a tenth of the cost.
+# With the objects older than the search frozen (`flat_memory`), one costs about
+# 0.01 s, and every trial collects.
 COLLECT_EVERY = 10
 
 
 def free_memory() -> None:
-    """Clears Keras's session before a trial; collects garbage every few trials."""
+    """Clears Keras's session before a trial and collects garbage: every trial
+    when the older objects are frozen, else every `COLLECT_EVERY` trials."""
     _trials_since_collect[0] += 1
-    collect = _trials_since_collect[0] >= COLLECT_EVERY
+    collect = gc.get_freeze_count() > 0 or _trials_since_collect[0] >= COLLECT_EVERY
     if collect:
         _trials_since_collect[0] = 0
     forget_custom_gradients()
@@ -246,17 +250,30 @@ def _gradient_registry() -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def trials_own_custom_gradients():
-    """While a search runs in this process (or a worker of ours lives), the custom
-    gradients registered after its start are dropped before each trial. Dask
-    workers, which may run other work between and beside trials, keep theirs."""
+def flat_memory():
+    """While a search runs in this process (or a worker of ours lives):
+
+    - the objects that exist at its start (TensorFlow, Keras, the data: about
+      400,000) are moved out of the garbage collector's reach with `gc.freeze()`,
+      so that a full collection scans only what trials made since (0.3 s -> 0.01 s
+      per collection), and given back at the end;
+    - the custom gradients registered after its start are dropped before each
+      trial (see above). Dask workers, which may run other work between and beside
+      trials, keep theirs.
+    """
     global _gradients_before_search
     registry = _gradient_registry()
     _gradients_before_search = None if registry is None else set(registry)
+    freeze = gc.get_freeze_count() == 0  # else the caller manages freezing
+    if freeze:
+        gc.collect()
+        gc.freeze()
     try:
         yield
     finally:
         _gradients_before_search = None
+        if freeze:
+            gc.unfreeze()
 
 
 def forget_custom_gradients() -> None:
@@ -375,7 +392,7 @@ def _worker_main(conn: connection.Connection, threads: int | None) -> None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
     job = _load_job(conn.recv_bytes())
-    with trials_own_custom_gradients():
+    with flat_memory():
         _serve(conn, job)
 
 

@@ -286,7 +286,7 @@ class Tuner(SearchResults):
             progress = Progress(self.verbose, self.max_trials)
             self._announce(progress)
             if self._executor is None:
-                with execution.trials_own_custom_gradients():
+                with execution.flat_memory():
                     self._loop(progress, plan.materialized())
             else:
                 self._parallel_loop(progress, plan)
