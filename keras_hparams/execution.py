@@ -220,7 +220,7 @@ def free_memory() -> None:
     """Clears Keras's session before a trial and collects garbage: every trial
     when the older objects are frozen, else every `COLLECT_EVERY` trials."""
     _trials_since_collect[0] += 1
-    collect = gc.get_freeze_count() > 0 or _trials_since_collect[0] >= COLLECT_EVERY
+    collect = _frozen or _trials_since_collect[0] >= COLLECT_EVERY
     if collect:
         _trials_since_collect[0] = 0
     forget_custom_gradients()
@@ -237,6 +237,7 @@ def free_memory() -> None:
 # built, and nothing traces gradients through a finished trial's model again.
 _CUSTOM_GRADIENT = "CustomGradient-"
 _gradients_before_search: set[str] | None = None
+_frozen = False  # whether `flat_memory` froze the older objects (not the caller)
 
 
 def _gradient_registry() -> dict[str, Any] | None:
@@ -261,18 +262,21 @@ def flat_memory():
       trial (see above). Dask workers, which may run other work between and beside
       trials, keep theirs.
     """
-    global _gradients_before_search
+    global _gradients_before_search, _frozen
     registry = _gradient_registry()
     _gradients_before_search = None if registry is None else set(registry)
+    # (get_freeze_count() walks the frozen objects: 0.05 s with TensorFlow's.)
     freeze = gc.get_freeze_count() == 0  # else the caller manages freezing
     if freeze:
         gc.collect()
         gc.freeze()
+        _frozen = True
     try:
         yield
     finally:
         _gradients_before_search = None
         if freeze:
+            _frozen = False
             gc.unfreeze()
 
 

@@ -609,8 +609,10 @@ def test_observed_and_pending_helpers():
         Trial(5, {}, "running"),
         Trial(6, {}, "interrupted"),
         Trial(7, {}, "completed", score=float("inf")),
+        Trial(8, {}, "timed_out", score=3.0),
+        Trial(9, {}, "timed_out", score=None),
     ]
-    assert [t.id for t in Algorithm.observed(trials)] == [1, 2]
+    assert [t.id for t in Algorithm.observed(trials)] == [1, 2, 8]
     assert [t.id for t in Algorithm.pending(trials)] == [5, 6]
     assert [t.id for t in Algorithm.completed(trials)] == [1]
 

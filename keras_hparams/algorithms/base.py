@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 
 from keras_hparams.space import Dimension, SearchSpace
-from keras_hparams.trial import COMPLETED, INTERRUPTED, PRUNED, RUNNING, Trial
+from keras_hparams.trial import (
+    COMPLETED,
+    INTERRUPTED,
+    PRUNED,
+    RUNNING,
+    TIMED_OUT,
+    Trial,
+)
 
 # Beyond this many combinations, a finite space is not enumerated to prove exhaustion.
 _ENUMERATION_LIMIT = 200_000
@@ -121,8 +128,13 @@ class Algorithm(abc.ABC):
 
     @staticmethod
     def observed(trials: Sequence[Trial]) -> list[Trial]:
-        """The completed and pruned trials with a finite score."""
-        return [t for t in trials if t.status in (COMPLETED, PRUNED) and _has_score(t)]
+        """The completed, pruned and timed-out trials with a finite score (a stopped
+        trial's score is its best epoch before it stopped)."""
+        return [
+            t
+            for t in trials
+            if t.status in (COMPLETED, PRUNED, TIMED_OUT) and _has_score(t)
+        ]
 
     @staticmethod
     def pending(trials: Sequence[Trial]) -> list[Trial]:

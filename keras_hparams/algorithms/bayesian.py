@@ -68,12 +68,12 @@ class BayesianOptimization(Algorithm):
     reuse them. The Gaussian process also predicts its uncertainty through BLAS,
     several times faster than scikit-optimize's own code on long histories.
 
-    **Pruned trials** are told with their score: the best value they reached before
-    they were stopped. Since a trial's score is its best epoch so far, more epochs
-    could only have improved it, so this is a pessimistic bound on what the trial
-    would have scored, never a flattering one: it may make the surrogate a little
-    too hard on a pruned region, which agrees with the pruner's judgement, but it
-    never lures the search back there with a score the trial did not reach. Failed
+    **Pruned and timed-out trials** are told with their score: the best value they
+    reached before they were stopped. Since a trial's score is its best epoch so far,
+    more epochs could only have improved it, so this is a pessimistic bound on what the
+    trial would have scored, never a flattering one: it may make the surrogate a
+    little too hard on a pruned region, which agrees with the pruner's judgement, but
+    it never lures the search back there with a score the trial did not reach. Failed
     trials are not told (they have no score).
 
     Args:

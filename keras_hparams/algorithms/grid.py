@@ -8,7 +8,7 @@ from typing import Any
 
 from keras_hparams.algorithms.base import Algorithm, _normalized
 from keras_hparams.space import Dimension, Float, Int, SearchSpace
-from keras_hparams.trial import COMPLETED, PRUNED, Trial
+from keras_hparams.trial import COMPLETED, PRUNED, TIMED_OUT, Trial
 
 
 class GridSearch(Algorithm):
@@ -90,7 +90,7 @@ class _Covered:
         self.groups: dict[tuple[str, ...], set[tuple]] = {}
         self.by_depth: dict[int, list[tuple[str, ...]]] = {}
         for trial in trials:
-            if trial.status in (COMPLETED, PRUNED):  # params: the values it used
+            if trial.status in (COMPLETED, PRUNED, TIMED_OUT):  # the values it used
                 self.add({n: v for n, v in trial.params.items() if n in self.names})
             else:
                 self.add(space.complete(trial.params))
