@@ -48,14 +48,22 @@ class Progress:
         if self.verbose:
             print(message, file=self.stream, flush=True)
 
-    def trial_started(self, trial: Trial) -> None:
-        if self.verbose:
+    def trial_started(self, trial: Trial, values: bool = True) -> None:
+        """The trial's values, or (`values=False`, a trial sent to a worker before
+        its build shows which values it uses) only that it started."""
+        if self.verbose and not values:
+            self.print(f"Trial {trial.id}/{self.max_trials} started")
+        elif self.verbose:
             self.print(
                 f"Trial {trial.id}/{self.max_trials} started: "
                 f"{format_params(trial.params) or 'the defaults'}"
             )
 
-    def trial_ended(self, trial: Trial, best: Trial | None, objective: str) -> None:
+    def trial_ended(
+        self, trial: Trial, best: Trial | None, objective: str, values: bool = False
+    ) -> None:
+        """The outcome, the best so far, the time; with `values`, the values the
+        trial used."""
         self.trials_run += 1
         if not self.verbose:
             return
@@ -71,6 +79,8 @@ class Progress:
             if best is not None
             else "no completed trial yet"
         )
+        if values:
+            outcome += f" ({format_params(trial.params) or 'the defaults'})"
         self.print(
             f"Trial {trial.id}/{self.max_trials} {outcome} in "
             f"{format_seconds(trial.seconds or 0)} | {best_text} | "

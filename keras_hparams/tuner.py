@@ -541,7 +541,7 @@ class Tuner(SearchResults):
                         break
                     self._submit(executor, trial, rng, plan, trials)
                     running[trial.id] = trial
-                    progress.trial_started(trial)
+                    progress.trial_started(trial, values=False)
                 if not running:
                     break
                 for outcome in executor.wait():
@@ -632,7 +632,9 @@ class Tuner(SearchResults):
         if data is not None:
             save = lambda: checkpoints.save_bytes(data, project, trial.id)
         self._finish(trial, save)
-        progress.trial_ended(trial, self._best_or_none(), self.objective.name)
+        progress.trial_ended(
+            trial, self._best_or_none(), self.objective.name, values=True
+        )
         if outcome.fatal:  # the same error as in this process, raised here
             error_type = getattr(errors, outcome.fatal, FatalError)
             raise error_type(f"Trial {trial.id}: {outcome.error}")

@@ -15,6 +15,7 @@ import pytest
 
 import keras_hparams as kh
 from keras_hparams import execution, fit_arguments
+from keras_hparams.progress import format_params
 from keras_hparams.trial import COMPLETED, FAILED, INTERRUPTED, Trial
 from tests.conftest import make_builder
 
@@ -50,7 +51,7 @@ def _ids_and_statuses(tuner):
     return [(t.id, t.status) for t in tuner.trials]
 
 
-def test_two_worker_processes_record_each_trial_once(tmp_path, digits):
+def test_two_worker_processes_record_each_trial_once(tmp_path, digits, capsys):
     x, y = digits
     tuner = kh.Tuner(
         make_builder(),  # a closure: it travels by value (cloudpickle)
@@ -60,11 +61,21 @@ def test_two_worker_processes_record_each_trial_once(tmp_path, digits):
         seed=0,
         executor="processes",
         n_workers=2,
-        verbose=0,
+        verbose=1,
     )
     tuner.search(x, y, epochs=2, validation_split=0.25, batch_size=32, verbose=0)
 
     assert _ids_and_statuses(tuner) == [(i, COMPLETED) for i in range(1, 7)]
+    # Progress: a trial's values are printed when it ends, as its build used them
+    # (a proposal may hold values of dimensions the build leaves inactive).
+    lines = capsys.readouterr().out.splitlines()
+    for trial in tuner.trials:
+        assert f"Trial {trial.id}/6 started" in lines
+        ended = [line for line in lines if line.startswith(f"Trial {trial.id}/6 val_")]
+        assert len(ended) == 1
+        assert f"({format_params(trial.params)})" in ended[0]
+        if trial.params["layers"] == 1:
+            assert "units_1" not in ended[0]
     keys = {tuner.algorithm.key(tuner.space, t.params) for t in tuner.trials}
     assert len(keys) == 6  # pending-aware: no two trials share values
     assert tuner.trials[0].params == {
