@@ -216,6 +216,49 @@ def test_dask_local_cluster_runs_each_trial_once(tmp_path, digits):
     assert loaded.predict(x[:3], verbose=0).shape == (3, 10)
 
 
+def test_a_dask_worker_killed_mid_trial_fails_that_trial_only(tmp_path, digits):
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    x, y = digits
+    marker = tmp_path / "kill-me"
+    marker.write_text("")
+    # No retry on another worker: the scheduler gives up on the task at once.
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        tuner = kh.Tuner(
+            make_builder(),
+            "val_loss",
+            max_trials=5,
+            directory=tmp_path,
+            seed=1,
+            executor=client,
+            verbose=0,
+        )
+        tuner.search(
+            x,
+            y,
+            epochs=2,
+            validation_split=0.25,
+            verbose=0,
+            callbacks=[KillOnce(str(marker))],
+        )
+
+    statuses = _ids_and_statuses(tuner)
+    assert [i for i, _ in statuses] == [1, 2, 3, 4, 5]
+    failed = [t for t in tuner.trials if t.status == FAILED]
+    assert len(failed) == 1
+    assert "The Dask task running this trial failed" in failed[0].error
+    assert "KilledWorker" in failed[0].error
+    assert sum(s == COMPLETED for _, s in statuses) == 4
+    assert (tmp_path / "kill-me.claimed").exists()
+
+
 def test_resume_after_a_stop_reruns_the_trials_that_were_running(tmp_path, digits):
     x, y = digits
     store_dir = tmp_path / "search"
