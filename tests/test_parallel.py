@@ -1,6 +1,7 @@
 """Several trials at once: worker processes, a Dask LocalCluster, and the checks
 that refuse bad combinations before any training."""
 
+import contextlib
 import os
 import pickle
 import signal
@@ -96,7 +97,9 @@ def test_two_worker_processes_record_each_trial_once(tmp_path, digits, capsys):
     assert len(checkpoints) == 3
 
 
-def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path, digits):
+def _search_with_one_trial_killed(tmp_path, digits, **execution):
+    """Five trials, one of whose processes kills itself at its first epoch end:
+    checks that the other four complete and each is recorded once; the failed one."""
     x, y = digits
     marker = tmp_path / "kill-me"
     marker.write_text("")
@@ -106,9 +109,8 @@ def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path, digits
         max_trials=5,
         directory=tmp_path,
         seed=1,
-        executor="processes",
-        n_workers=2,
         verbose=0,
+        **execution,
     )
     tuner.search(
         x,
@@ -123,9 +125,16 @@ def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path, digits
     assert [i for i, _ in statuses] == [1, 2, 3, 4, 5]
     failed = [t for t in tuner.trials if t.status == FAILED]
     assert len(failed) == 1
-    assert "killed by signal SIGKILL" in failed[0].error
     assert sum(s == COMPLETED for _, s in statuses) == 4
     assert (tmp_path / "kill-me.claimed").exists()
+    return failed[0]
+
+
+def test_a_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path, digits):
+    failed = _search_with_one_trial_killed(
+        tmp_path, digits, executor="processes", n_workers=2
+    )
+    assert "killed by signal SIGKILL" in failed.error
 
 
 def test_data_as_a_function_and_a_pruner_in_workers(tmp_path, digits):
@@ -184,15 +193,25 @@ def test_a_dataset_that_cannot_travel_is_refused_before_training(tmp_path, digit
     assert tuner.trials == []
 
 
-def test_dask_local_cluster_runs_each_trial_once(tmp_path, digits):
+@contextlib.contextmanager
+def _dask_client(config=None):
+    """A client of a real LocalCluster: two worker processes of one thread each."""
     distributed = pytest.importorskip("distributed")
-    x, y = digits
+    import dask
+
     with (
+        dask.config.set(config or {}),
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
+        yield client
+
+
+def test_dask_local_cluster_runs_each_trial_once(tmp_path, digits):
+    x, y = digits
+    with _dask_client() as client:
         tuner = kh.Tuner(
             make_builder(),
             "val_accuracy",
@@ -217,46 +236,11 @@ def test_dask_local_cluster_runs_each_trial_once(tmp_path, digits):
 
 
 def test_a_dask_worker_killed_mid_trial_fails_that_trial_only(tmp_path, digits):
-    distributed = pytest.importorskip("distributed")
-    import dask
-
-    x, y = digits
-    marker = tmp_path / "kill-me"
-    marker.write_text("")
     # No retry on another worker: the scheduler gives up on the task at once.
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        tuner = kh.Tuner(
-            make_builder(),
-            "val_loss",
-            max_trials=5,
-            directory=tmp_path,
-            seed=1,
-            executor=client,
-            verbose=0,
-        )
-        tuner.search(
-            x,
-            y,
-            epochs=2,
-            validation_split=0.25,
-            verbose=0,
-            callbacks=[KillOnce(str(marker))],
-        )
-
-    statuses = _ids_and_statuses(tuner)
-    assert [i for i, _ in statuses] == [1, 2, 3, 4, 5]
-    failed = [t for t in tuner.trials if t.status == FAILED]
-    assert len(failed) == 1
-    assert "The Dask task running this trial failed" in failed[0].error
-    assert "KilledWorker" in failed[0].error
-    assert sum(s == COMPLETED for _, s in statuses) == 4
-    assert (tmp_path / "kill-me.claimed").exists()
+    with _dask_client({"distributed.scheduler.allowed-failures": 0}) as client:
+        failed = _search_with_one_trial_killed(tmp_path, digits, executor=client)
+    assert "The Dask task running this trial failed" in failed.error
+    assert "KilledWorker" in failed.error
 
 
 def test_resume_after_a_stop_reruns_the_trials_that_were_running(tmp_path, digits):
