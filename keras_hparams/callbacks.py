@@ -14,13 +14,12 @@ import dataclasses
 import math
 import os
 import warnings
-from pathlib import Path
 from typing import Any
 
 import keras
 
+from keras_hparams.checkpoints import trial_folder
 from keras_hparams.objective import Objective
-from keras_hparams.storage import TrialStore
 from keras_hparams.trial import Trial
 
 MISSING_TENSORBOARD = (
@@ -31,7 +30,7 @@ MISSING_TENSORBOARD = (
 
 
 def for_trial(
-    callbacks: list[keras.callbacks.Callback], trial: Trial, project_directory: Path
+    callbacks: list[keras.callbacks.Callback], trial: Trial, objective: Objective
 ) -> list[keras.callbacks.Callback]:
     """Fresh copies of `callbacks` for `trial`, so no state leaks between trials.
 
@@ -48,14 +47,8 @@ def for_trial(
             warnings.warn(MISSING_TENSORBOARD, UserWarning, stacklevel=2)
             continue
         callback.log_dir = os.path.join(callback.log_dir, trial_folder(trial.id))
-        objective = _objective(project_directory)
         prepared += [callback, HParamsLogger(callback.log_dir, trial, objective)]
     return prepared
-
-
-def trial_folder(trial_id: int) -> str:
-    """The subfolder of a TensorBoard `log_dir` for one trial."""
-    return f"trial_{trial_id:04d}"
 
 
 def tensorboard_installed() -> bool:
@@ -184,15 +177,6 @@ class _TrialLog:
 
 # The open trial logs by folder: those of the trial being trained.
 _OPEN_LOGS: dict[str, _TrialLog] = {}
-
-
-def _objective(project_directory: Path) -> Objective:
-    """The search's objective, as the tuner stored it in the project's database."""
-    store = TrialStore(project_directory)
-    try:
-        return Objective.from_config(store.get_meta("objective"))
-    finally:
-        store.close()
 
 
 def _value(value: Any) -> bool | int | float | str:

@@ -1,4 +1,4 @@
-"""Files of a trial, in `<project>/trials/trial_NNNN/`.
+"""Files of a trial, in `<project>/trials/trial_NNNN/`: the one place that names them.
 
 `model.keras`: the best epoch's model, kept for the best few trials only.
 `progress.json` and `progress-*`: a running trial's last saved state, deleted when
@@ -7,19 +7,43 @@ the trial ends.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import keras
 import numpy as np
 
+if TYPE_CHECKING:
+    import keras
+
 MODEL_FILE = "model.keras"
+PROGRESS_FILE = "progress.json"
+TRIALS_FOLDER = "trials"
+
+
+def trial_folder(trial_id: int) -> str:
+    """The name of a trial's folder: `trial_0007` (also its TensorBoard subfolder)."""
+    return f"trial_{trial_id:04d}"
 
 
 def trial_directory(project: Path, trial_id: int) -> Path:
-    return project / "trials" / f"trial_{trial_id:04d}"
+    return project / TRIALS_FOLDER / trial_folder(trial_id)
+
+
+def is_trial_file(relative: Path) -> bool:
+    """Whether a path relative to `<project>/trials/` is one keras-hparams writes."""
+    parts = relative.parts
+    if not re.fullmatch(r"trial_\d{4,}", parts[0]):
+        return False
+    if len(parts) == 1:
+        return True
+    name = parts[1].removeprefix("partial-")
+    return len(parts) == 2 and (
+        name in (MODEL_FILE, PROGRESS_FILE) or name.startswith("progress-")
+    )
 
 
 def path(project: Path, trial_id: int) -> Path:
@@ -34,6 +58,41 @@ def save(model: keras.Model, project: Path, trial_id: int) -> Path:
     model.save(temporary)
     os.replace(temporary, target)
     return target
+
+
+class BestModel(Protocol):
+    """A trial's best-epoch model, to be written if the trial ranks among the best."""
+
+    def write(self, project: Path, trial_id: int) -> Path: ...
+
+
+@dataclasses.dataclass
+class ModelInMemory:
+    """The model itself: a trial trained in this process."""
+
+    model: keras.Model
+
+    def write(self, project: Path, trial_id: int) -> Path:
+        return save(self.model, project, trial_id)
+
+
+@dataclasses.dataclass
+class ModelBytes:
+    """The bytes of a `.keras` file: a trial trained in a worker."""
+
+    data: bytes
+
+    @classmethod
+    def of(cls, model: keras.Model) -> ModelBytes:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / MODEL_FILE
+            model.save(path)
+            return cls(path.read_bytes())
+
+    def write(self, project: Path, trial_id: int) -> Path:
+        return save_bytes(self.data, project, trial_id)
 
 
 def save_bytes(data: bytes, project: Path, trial_id: int) -> Path:
@@ -54,7 +113,7 @@ def keep_only(project: Path, trial_ids: set[int]) -> None:
 
     A running trial's progress files stay; folders left empty are removed.
     """
-    root = project / "trials"
+    root = project / TRIALS_FOLDER
     if not root.is_dir():
         return
     for folder in root.glob("trial_*"):
@@ -67,8 +126,6 @@ def keep_only(project: Path, trial_ids: set[int]) -> None:
 
 
 # -- progress of a running trial: what a resumed trial continues from ------------
-PROGRESS_FILE = "progress.json"
-
 
 def save_progress(
     model: keras.Model,

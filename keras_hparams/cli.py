@@ -6,7 +6,8 @@
     keras-hparams export DIR OUT           best model: OUT.keras, or a SavedModel folder
 
 DIR is a project folder (the one holding `trials.db`), or a folder holding exactly one
-project. `python -m keras_hparams.cli` runs the same command.
+project. `python -m keras_hparams.cli` runs the same command. Only `plot` and `export`
+import matplotlib or Keras (and TensorFlow): `--help`, `show` and `best` answer at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from keras_hparams import __version__
 from keras_hparams import export as export_lib
 from keras_hparams.plots import KINDS
 from keras_hparams.results import LoadedSearch, load
@@ -81,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Read, plot and export a keras-hparams search.",
         epilog="DIR: a project folder (holding trials.db), or a folder holding "
         "exactly one project.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     commands.required = True

@@ -7,20 +7,18 @@ values beside the model as `<name>.params.json`, so the choice can be reproduced
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from keras_hparams.space import Dimension
 from keras_hparams.trial import Trial
-from keras_hparams.tunable import BuildContext
+
+if TYPE_CHECKING:  # imported where used: `keras-hparams --help` needs no TensorFlow
+    import keras
 
 FORMATS = ("keras", "saved_model")
-_FIT_PARAMETERS = set(inspect.signature(keras.Model.fit).parameters) - {"self"}
 # Tuned fit arguments a retrain does not reuse: it trains on all the data it is given,
 # for the epochs that made the best trial's score.
 _NOT_REUSED = {"epochs", "validation_split", "validation_data", "validation_freq"}
@@ -100,12 +98,17 @@ def retrain(
     Returns:
         The trained model and the number of epochs it was trained for.
     """
+    import keras
+
+    from keras_hparams.fit_arguments import FIT_PARAMETERS
+    from keras_hparams.tunable import BuildContext
+
     fit_kwargs = dict(fit_kwargs)
     _check_fit_arguments(fit_args, fit_kwargs)
     tuned = {
         name: value
         for name, value in trial.params.items()
-        if name in _FIT_PARAMETERS and name not in _NOT_REUSED
+        if name in FIT_PARAMETERS and name not in _NOT_REUSED
     }
     fit_kwargs = {**tuned, **fit_kwargs}
     if "epochs" not in fit_kwargs:
@@ -120,16 +123,18 @@ def retrain(
 
 
 def _check_fit_arguments(fit_args: Sequence[Any], fit_kwargs: dict[str, Any]) -> None:
+    from keras_hparams.fit_arguments import FIT_PARAMETERS
+
     if not fit_args and fit_kwargs.get("x") is None:
         raise ValueError(
             "export(retrain=True) trains on the data passed to it, as model.fit does: "
             "export(path, x, y, retrain=True). Received no x."
         )
-    unknown = sorted(set(fit_kwargs) - _FIT_PARAMETERS)
+    unknown = sorted(set(fit_kwargs) - FIT_PARAMETERS)
     if unknown:
         raise TypeError(
             "export(retrain=True) takes the arguments of model.fit. Received unknown: "
-            f"{unknown}. Accepted: {sorted(_FIT_PARAMETERS)}."
+            f"{unknown}. Accepted: {sorted(FIT_PARAMETERS)}."
         )
     for name, value in fit_kwargs.items():
         if isinstance(value, Dimension):

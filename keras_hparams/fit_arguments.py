@@ -14,6 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_hparams.checks import is_int
 from keras_hparams.space import Dimension, SearchSpace
 
 FIT_PARAMETERS = set(inspect.signature(keras.Model.fit).parameters) - {"self"}
@@ -26,6 +27,16 @@ _POSITIONAL = [
 ]
 # Data that may be given as a function without arguments that returns it.
 _DATA_FUNCTIONS = ("x", "y", "validation_data")
+# Fixed fit arguments that change what a score means: a resume must keep them.
+SCORING_ARGUMENTS = (
+    "epochs",
+    "batch_size",
+    "validation_split",
+    "initial_epoch",
+    "steps_per_epoch",
+    "validation_steps",
+    "validation_freq",
+)
 
 
 @dataclasses.dataclass
@@ -68,6 +79,15 @@ class FitPlan:
             for name, value in self.kwargs.items()
         }
         return dataclasses.replace(self, args=args, kwargs=kwargs)
+
+    def scoring_arguments(self) -> dict[str, Any]:
+        """The fixed `fit` arguments that give a score its meaning (epochs,
+        batch_size...), for a resume to compare."""
+        return {
+            name: self.kwargs.get(name)
+            for name in SCORING_ARGUMENTS
+            if _is_plain(self.kwargs.get(name))
+        }
 
     def calls(self, params: dict[str, Any]) -> list[tuple[tuple, dict[str, Any]]]:
         """The `(args, kwargs)` of each `fit` call of a trial with `params`."""
@@ -143,12 +163,14 @@ def _split_markers(fit_args: tuple, fit_kwargs: dict) -> tuple[SearchSpace, dict
     return space, fixed
 
 
-def _positive_int(value: Any) -> bool:
-    return (
-        isinstance(value, (int, np.integer))
-        and not isinstance(value, bool)
-        and value >= 1
+def _is_plain(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, (int, float, str)) and not isinstance(value, bool)
     )
+
+
+def _positive_int(value: Any) -> bool:
+    return is_int(value) and value >= 1
 
 
 def _split_fraction(value: Any) -> bool:
@@ -212,11 +234,7 @@ def _check_values(fit_kwargs: dict[str, Any]) -> None:
     epochs = fit_kwargs.get("epochs", 1)
     lowest = min(_extremes(epochs)) if isinstance(epochs, Dimension) else epochs
     initial = fit_kwargs.get("initial_epoch", 0)
-    if not (
-        isinstance(initial, (int, np.integer))
-        and not isinstance(initial, bool)
-        and 0 <= initial < lowest
-    ):
+    if not (is_int(initial) and 0 <= initial < lowest):
         raise ValueError(
             "search(initial_epoch=...) expects an integer >= 0 and below epochs "
             f"({lowest}). Received: initial_epoch={initial!r}."

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from keras_hparams.trial import COMPLETED
+
+DIRECTIONS = ("min", "max")
+T = TypeVar("T")
 
 _MINIMIZE = {
     "loss",
@@ -53,7 +59,7 @@ class Objective:
             raise TypeError(
                 f"Objective name must be a non-empty string. Received: {name!r}."
             )
-        if direction not in ("min", "max"):
+        if direction not in DIRECTIONS:
             raise ValueError(
                 f"For Objective({name!r}), expected direction 'min' or 'max'. "
                 f"Received: direction={direction!r}."
@@ -83,6 +89,16 @@ class Objective:
             )
         return cls(objective, "min" if minimize else "max")
 
+    @property
+    def sign(self) -> float:
+        """`1.0` to minimize, `-1.0` to maximize: `sign * score` is lower if better."""
+        return sign(self.direction)
+
+    def ranked(self, trials: Iterable[T]) -> list[T]:
+        """The completed trials of `trials`, best first (the earliest among equals)."""
+        completed = [t for t in trials if t.status == COMPLETED]
+        return sorted(completed, key=lambda t: (self.sign * t.score, t.id))
+
     def better(self, a: float, b: float | None) -> bool:
         """Whether score `a` is better than `b` (anything beats `None`)."""
         if b is None or math.isnan(b):
@@ -111,3 +127,8 @@ class Objective:
 
     def __repr__(self) -> str:
         return f"Objective({self.name!r}, {self.direction!r})"
+
+
+def sign(direction: str) -> float:
+    """`1.0` for `"min"`, `-1.0` for `"max"`: multiplied by a score, lower is better."""
+    return 1.0 if direction == "min" else -1.0

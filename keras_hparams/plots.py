@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from keras_hparams.algorithms import surrogate
 from keras_hparams.space import Choice, Dimension, Int
 from keras_hparams.trial import COMPLETED, FAILED, Trial
 
@@ -69,6 +68,8 @@ def _plot_convergence(figure_class, results, trials):
 
 
 def _plot_hyperparameters(figure_class, results, trials):
+    from keras_hparams.algorithms import surrogate
+
     dimensions = surrogate.varying_dimensions(results.space)
     figure, axes = _grid(figure_class, len(dimensions))
     best = results.best_trial
@@ -79,6 +80,8 @@ def _plot_hyperparameters(figure_class, results, trials):
 
 
 def _plot_partial_dependence(figure_class, results, trials):
+    from keras_hparams.algorithms import surrogate
+
     dependences = surrogate.partial_dependence(
         results.space, trials, results.objective.direction
     )
@@ -91,6 +94,8 @@ def _plot_partial_dependence(figure_class, results, trials):
 
 def _plot_all(figure_class, results, trials):
     """Convergence on top, then a row per hyperparameter: trials | dependence."""
+    from keras_hparams.algorithms import surrogate
+
     dimensions = surrogate.varying_dimensions(results.space)
     try:
         dependences = surrogate.partial_dependence(

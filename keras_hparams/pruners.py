@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from keras_hparams.checks import check_int
+from keras_hparams.objective import DIRECTIONS, sign
 from keras_hparams.trial import COMPLETED, Trial
-
-DIRECTIONS = ("min", "max")
 
 
 class Pruner(abc.ABC):
@@ -95,8 +95,8 @@ class MedianPruner(Pruner):
     """
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_epochs: int = 1) -> None:
-        _check_int("MedianPruner", "n_startup_trials", n_startup_trials, 0)
-        _check_int("MedianPruner", "n_warmup_epochs", n_warmup_epochs, 0)
+        check_int("MedianPruner", "n_startup_trials", n_startup_trials, 0)
+        check_int("MedianPruner", "n_warmup_epochs", n_warmup_epochs, 0)
         self.n_startup_trials = n_startup_trials
         self.n_warmup_epochs = n_warmup_epochs
 
@@ -113,9 +113,8 @@ class MedianPruner(Pruner):
         completed = [t for t in trials if t.status == COMPLETED]
         if epoch < self.n_warmup_epochs or len(completed) < self.n_startup_trials:
             return False
-        sign = 1.0 if direction == "min" else -1.0
         others = [self.objective_values(t, objective) for t in completed]
-        at_epoch = [sign * v[epoch] for v in others if len(v) > epoch]
+        at_epoch = [sign(direction) * v[epoch] for v in others if len(v) > epoch]
         at_epoch = [v for v in at_epoch if math.isfinite(v)]
         best = _best(losses)
         if not at_epoch or best is None:
@@ -165,9 +164,9 @@ class SuccessiveHalvingPruner(Pruner):
         *,
         bootstrap_count: int = 0,
     ) -> None:
-        _check_int("SuccessiveHalvingPruner", "min_epochs", min_epochs, 1)
-        _check_int("SuccessiveHalvingPruner", "reduction_factor", reduction_factor, 2)
-        _check_int("SuccessiveHalvingPruner", "bootstrap_count", bootstrap_count, 0)
+        check_int("SuccessiveHalvingPruner", "min_epochs", min_epochs, 1)
+        check_int("SuccessiveHalvingPruner", "reduction_factor", reduction_factor, 2)
+        check_int("SuccessiveHalvingPruner", "bootstrap_count", bootstrap_count, 0)
         self.min_epochs = min_epochs
         self.reduction_factor = reduction_factor
         self.bootstrap_count = bootstrap_count
@@ -192,12 +191,11 @@ class SuccessiveHalvingPruner(Pruner):
         best = _best(losses)
         if not self.is_rung(epochs) or best is None:
             return False
-        sign = 1.0 if direction == "min" else -1.0
         at_rung = [best]
         for trial in trials:
             others = self.objective_values(trial, objective)
             if len(others) >= epochs:
-                other_best = _best([sign * v for v in others[:epochs]])
+                other_best = _best([sign(direction) * v for v in others[:epochs]])
                 if other_best is not None:
                     at_rung.append(other_best)
         if len(at_rung) - 1 < self.bootstrap_count:
@@ -240,19 +238,10 @@ def _as_losses(values: Sequence[float], direction: str) -> list[float]:
             "Pruner.should_prune() expects values, the trial's objective at each "
             f"epoch so far (at least one). Received: values={values!r}."
         )
-    sign = 1.0 if direction == "min" else -1.0
-    return [sign * float(v) for v in values]
+    return [sign(direction) * float(v) for v in values]
 
 
 def _best(losses: Sequence[float]) -> float | None:
     """The smallest finite loss, or None when there is none."""
     finite = [v for v in losses if math.isfinite(v)]
     return min(finite) if finite else None
-
-
-def _check_int(owner: str, argument: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(
-            f"For {owner}, expected {argument} an integer >= {low}. "
-            f"Received: {argument}={value!r}."
-        )

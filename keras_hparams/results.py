@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
-
-from keras_hparams import checkpoints, plots, report
-from keras_hparams import export as export_lib
+from keras_hparams import checkpoints, report
 from keras_hparams.objective import Objective
 from keras_hparams.space import SearchSpace
-from keras_hparams.storage import DATABASE_NAME, TrialStore
-from keras_hparams.trial import COMPLETED, Trial
+from keras_hparams.storage import DATABASE_NAME, Meta, TrialStore
+from keras_hparams.trial import Trial
+
+if TYPE_CHECKING:  # imported where used: reading results needs no TensorFlow
+    import keras
 
 
 class SearchResults:
@@ -98,10 +98,7 @@ class SearchResults:
 
     def ranked_trials(self, trials: list[Trial] | None = None) -> list[Trial]:
         """Completed trials, best first (the earliest among equal scores)."""
-        trials = self.trials if trials is None else trials
-        completed = [t for t in trials if t.status == COMPLETED]
-        sign = 1 if self.objective.direction == "min" else -1
-        return sorted(completed, key=lambda t: (sign * t.score, t.id))
+        return self.objective.ranked(self.trials if trials is None else trials)
 
     # -- tables ---------------------------------------------------------------
     def results(self, *, as_frame: bool = False) -> Any:
@@ -145,6 +142,8 @@ class SearchResults:
         Returns:
             The `matplotlib.figure.Figure`.
         """
+        from keras_hparams import plots
+
         return plots.plot(self, kind=kind, path=path)
 
     # -- export ---------------------------------------------------------------
@@ -187,6 +186,8 @@ class SearchResults:
         tuner.export("final.keras", x, y, retrain=True)  # train on all the data
         ```
         """
+        from keras_hparams import export as export_lib
+
         path = Path(path)
         format = export_lib.resolve_format(path, format)
         trial = self.best_trial
@@ -261,7 +262,7 @@ class LoadedSearch(SearchResults):
             )
         self.custom_objects = custom_objects
         self._store = TrialStore(self.project_directory)
-        objective = self._store.get_meta("objective")
+        objective = self._store.get_meta(Meta.OBJECTIVE)
         if objective is None:
             self._store.close()
             raise ValueError(
@@ -273,10 +274,12 @@ class LoadedSearch(SearchResults):
     @property
     def space(self) -> SearchSpace:
         """The search space as stored now (a running search may still extend it)."""
-        return SearchSpace.from_config(self._store.get_meta("space") or [])
+        return SearchSpace.from_config(self._store.get_meta(Meta.SPACE) or [])
 
     def best_model(self) -> keras.Model:
         """The best trial's model with the weights of its best epoch, compiled."""
+        import keras
+
         _, checkpoint = self._best_checkpoint()
         return keras.models.load_model(checkpoint, custom_objects=self.custom_objects)
 

@@ -1,219 +1,251 @@
-"""Training one trial: one `fit`, or one per cross-validation fold and execution.
+"""One trial, wherever it runs: this process, a worker process or a Dask worker.
 
-The runner knows the objective, the per-trial callbacks, the deadline and the pruner;
-it returns a `TrialResult` and leaves recording to the tuner.
+`run_trial(job, task)` builds the trial's model with its values, finds whether those
+values repeat a finished trial (conditional dimensions), trains and scores it, and
+hands back an `Outcome`. It never opens the trial store: recording is the search
+loop's, in the driver. What every trial of a search shares (the builder, the data, the
+fit arguments) is the `Job`; each trial brings its `Task`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from keras_hparams import checkpoints, interrupts
-from keras_hparams.callbacks import for_trial as trial_callbacks
-from keras_hparams.errors import FailedTrialError
+from keras_hparams import checkpoints
+from keras_hparams.checkpoints import BestModel, ModelBytes, ModelInMemory
+from keras_hparams.errors import FailedTrialError, FatalError
 from keras_hparams.fit_arguments import FitPlan
+from keras_hparams.memory import prepare
 from keras_hparams.objective import Objective
-from keras_hparams.recorder import TrialRecorder
-from keras_hparams.trial import COMPLETED, PRUNED, TIMED_OUT, Trial
+from keras_hparams.space import Dimension, SearchSpace
+from keras_hparams.space import from_config as dimension_from_config
+from keras_hparams.training import Training
+from keras_hparams.trial import FAILED, Trial
+from keras_hparams.tunable import BuildContext
+
+# Called in this process once a trial is built and before it trains, with the trial
+# (its values as the build used them) and the dimensions the build met.
+OnBuilt = Callable[[Trial, list[Dimension]], None]
 
 
 @dataclasses.dataclass
-class TrialResult:
-    """What a trial's training produced."""
+class Job:
+    """What every trial of one search shares; sent once to each worker."""
 
-    status: str
-    score: float | None
-    best_epoch: int | None
-    history: list[dict[str, float]]
-    extra: dict[str, Any]
-    best_model: keras.Model | None = None
-
-
-class Deadline(keras.callbacks.Callback):
-    """Stops training after the batch during which `deadline` (monotonic) passes."""
-
-    def __init__(self, deadline: float) -> None:
-        super().__init__()
-        self.deadline = deadline
-        self.reached = False
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if time.monotonic() >= self.deadline:
-            self.reached = True
-            self.model.stop_training = True
-
-
-@dataclasses.dataclass
-class TrialRunner:
-    """Trains a trial's model(s) and scores them.
-
-    Attributes:
-        objective: the search's Objective.
-        keep_weights: whether to keep the best epoch's weights (for checkpoints).
-        timeout: seconds per trial, or None.
-        prune: None, or `prune(values) -> bool`, asked at each epoch's end of a
-            single-run trial with the objective's values so far.
-        save_every: seconds between saves of a single-run trial's progress (at an
-            epoch's end), or None for none.
-        resume: the saved progress to continue from (checkpoints.load_progress).
-    """
-
+    builder: Any
+    plan: FitPlan
     objective: Objective
+    key: Callable[[SearchSpace, dict[str, Any]], Hashable]
+    """The algorithm's key of a set of values: equal keys train the same model."""
+    pruner: Any = None
+    seed: int | None = None
     keep_weights: bool = True
     timeout: float | None = None
-    prune: Callable[[list[float]], bool] | None = None
     save_every: float | None = None
-    resume: dict[str, Any] | None = None
-    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
-    """The epochs of the training in progress, kept when a trial fails."""
+    project_directory: str | None = None
+    """Where progress files go; None where workers do not share the driver's files."""
+    model_bytes: bool = False
+    """Whether the best model travels as file bytes (to another process)."""
+    strategy: Any = None
+    """A `tf.distribute.Strategy` whose scope each trial runs under (this process)."""
 
-    def run(
-        self,
-        trial: Trial,
-        model: keras.Model,
-        rebuild: Callable[[], keras.Model],
-        plan: FitPlan,
-        project_directory: Path,
-    ) -> TrialResult:
-        deadline = time.monotonic() + self.timeout if self.timeout else None
-        calls = plan.calls(trial.params)
-        recorders, best_model, timed_out = [], None, False
-        for index, (args, kwargs) in enumerate(calls):
-            model = model if index == 0 else rebuild()
-            single = len(calls) == 1
-            recorder = TrialRecorder(
-                self.objective,
-                keep_weights=self.keep_weights,
-                prune=self.prune if single else None,
-                on_epoch=self._saver(model, trial.id, project_directory)
-                if single and self.save_every is not None
-                else None,
+
+@dataclasses.dataclass
+class Task:
+    """One trial to run: the trial as proposed, and what it compares against."""
+
+    trial: Trial
+    rng: np.random.Generator | None
+    space: list[dict[str, Any]]
+    """The driver's search space, as `SearchSpace.get_config()`."""
+    others: list[Trial]
+    """Every other trial, finished or running: for pruning and repeats."""
+    checkpoint_bar: float | None = None
+    """The score a trial must beat to keep a checkpoint (that of the last of the
+    best `keep_checkpoints` trials), or None while fewer have completed."""
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What running a `Task` produced: the trial with its values, status, score,
+    history and times filled in."""
+
+    trial: Trial
+    dimensions: list[dict[str, Any]]
+    """The configs of the dimensions the build used."""
+    repeat_of: Trial | None = None
+    """A finished trial these values repeat; nothing was trained."""
+    best_model: BestModel | None = None
+    fatal: FatalError | None = None
+    """An error that ends the search (an objective the model never reports...)."""
+
+
+def run_trial(job: Job, task: Task, on_built: OnBuilt | None = None) -> Outcome:
+    """Builds, trains and scores one trial; a failure becomes a failed Outcome.
+
+    Args:
+        job: what the search's trials share.
+        task: this trial. Its `trial` is filled in as the trial runs: a trial
+            interrupted in this process keeps its values and epochs so far.
+        on_built: None, or called after the build, before any training (this
+            process only: the search loop records the values there).
+    """
+    trial = task.trial
+    trial.started = time.time()
+    prepare(job.seed, trial.id)
+    proposed = dict(trial.params)
+    context = BuildContext(job.builder.space, proposed, task.rng)
+    project = Path(job.project_directory) if job.project_directory else None
+    try:
+        with context.activate(), _scope(job.strategy):
+            model = check_model(job.builder.build_in(context))
+            trial.params = used_params(context, job.plan.space, proposed, task.rng)
+            dimensions = _dimensions(context, job)
+            repeat = _repeat_of(job, task, dimensions, trial.params)
+            if repeat is not None:
+                return Outcome(trial, dimensions, repeat_of=repeat)
+            if on_built is not None:
+                on_built(trial, [dimension_from_config(c) for c in dimensions])
+            best = _training(job, task, project).run(
+                trial,
+                model,
+                lambda: check_model(job.builder.build_in(context)),
+                job.plan,
+                project or Path(tempfile.gettempdir()),
             )
-            if single and self.resume is not None:
-                kwargs = self._restore(model, recorder, kwargs)
-            self.history = recorder.history
-            extra_callbacks = [recorder, interrupts.SafePoint()]
-            if deadline is not None:
-                extra_callbacks.append(Deadline(deadline))
-            callbacks = trial_callbacks(plan.callbacks, trial, project_directory)
-            model.fit(*args, **kwargs, callbacks=callbacks + extra_callbacks)
-            if recorder.diverged:
-                raise FailedTrialError(f"Training diverged: {recorder.diverged}.")
-            if recorder.best_epoch is not None and (
-                best_model is None or self._beats(recorder, recorders)
-            ):
-                best_model = _with_best_weights(model, recorder)
-            recorders.append(recorder)
-            timed_out = deadline is not None and extra_callbacks[-1].reached
-            if timed_out:
-                break
-        return self._result(recorders, best_model, timed_out, len(calls))
-
-    def _saver(
-        self, model: keras.Model, trial_id: int, project_directory: Path
-    ) -> Callable[[TrialRecorder], None]:
-        last_save = time.monotonic()
-
-        def save(recorder: TrialRecorder) -> None:
-            nonlocal last_save
-            if time.monotonic() - last_save >= self.save_every:
-                checkpoints.save_progress(
-                    model,
-                    project_directory,
-                    trial_id,
-                    recorder.history,
-                    recorder.best_epoch,
-                    recorder.best_weights,
-                )
-                last_save = time.monotonic()
-
-        return save
-
-    def _restore(self, model, recorder, kwargs) -> dict[str, Any]:
-        """Loads the saved progress; the fit goes on from the next epoch."""
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(self.resume["model"])
-        recorder.restore(self.resume)
-        return {**kwargs, "initial_epoch": self.resume["epochs"]}
-
-    def _beats(self, recorder: TrialRecorder, others: list[TrialRecorder]) -> bool:
-        return all(
-            self.objective.better(
-                _best_value(recorder, self.objective), _best_value(o, self.objective)
-            )
-            for o in others
-            if o.best_epoch is not None
-        )
-
-    def _result(self, recorders, best_model, timed_out, planned) -> TrialResult:
-        name = self.objective.name
-        scores = [
-            _best_value(r, self.objective)
-            for r in recorders
-            if r.best_epoch is not None
-        ]
-        if not scores:
-            raise FailedTrialError(
-                f"No epoch reported a finite {name} (did fit run any epoch?)."
-            )
-        extra: dict[str, Any] = {}
-        status = COMPLETED
-        if timed_out:
-            status = TIMED_OUT
-            extra["timeout"] = self.timeout
-        elif recorders[0].pruned_at is not None:
-            status = PRUNED
-            extra["pruned_at"] = recorders[0].pruned_at
-        if planned > 1:
-            extra["scores"] = scores
-            extra["score_std"] = float(np.std(scores))
-        return TrialResult(
-            status=status,
-            score=float(np.mean(scores)),
-            best_epoch=int(
-                round(
-                    np.mean(
-                        [r.best_epoch for r in recorders if r.best_epoch is not None]
-                    )
-                )
-            ),
-            history=_mean_history(recorders),
-            extra=extra,
-            best_model=best_model,
-        )
+    except Exception as error:  # noqa: BLE001 - recorded on the trial
+        trial.params = {**proposed, **trial.params, **context.active}
+        trial.status, trial.error = FAILED, error_message(error)
+        trial.ended = time.time()
+        fatal = error if isinstance(error, FatalError) else None
+        return Outcome(trial, _dimensions(context, job), fatal=fatal)
+    trial.ended = time.time()
+    return Outcome(trial, dimensions, best_model=_best_model(job, task, trial, best))
 
 
-def _best_value(recorder: TrialRecorder, objective: Objective) -> float:
-    return recorder.history[recorder.best_epoch][objective.name]
+def _training(job: Job, task: Task, project: Path | None) -> Training:
+    """How to train `task`'s trial, once its build has told its values."""
+    epochs = task.trial.params.get("epochs", job.plan.kwargs.get("epochs", 1))
+    return Training(
+        job.objective,
+        keep_weights=job.keep_weights,
+        timeout=job.timeout,
+        prune=pruning(job.pruner, job.objective, task.others, epochs),
+        save_every=job.save_every if project else None,
+        resume=checkpoints.load_progress(project, task.trial.id) if project else None,
+        fit=getattr(job.builder, "fit_model", None),
+    )
 
 
-def _with_best_weights(
-    model: keras.Model, recorder: TrialRecorder
-) -> keras.Model | None:
-    if recorder.best_weights is None:
+def _best_model(
+    job: Job, task: Task, trial: Trial, model: keras.Model | None
+) -> BestModel | None:
+    """The trial's best model, if it may be kept: as bytes for another process."""
+    if model is None:
         return None
-    model.set_weights(recorder.best_weights)
-    recorder.best_weights = None  # the model holds them now
+    if task.checkpoint_bar is not None and not job.objective.better(
+        trial.score, task.checkpoint_bar
+    ):
+        return None
+    return ModelBytes.of(model) if job.model_bytes else ModelInMemory(model)
+
+
+def _scope(strategy: Any) -> Any:
+    return contextlib.nullcontext() if strategy is None else strategy.scope()
+
+
+def used_params(
+    context: BuildContext,
+    fit_space: SearchSpace,
+    proposed: dict[str, Any],
+    rng: np.random.Generator | None,
+) -> dict[str, Any]:
+    """The values a trial really used: its build's active ones and the fit values."""
+    params = dict(context.active)
+    for dimension in fit_space:
+        if dimension.name in proposed:
+            params[dimension.name] = proposed[dimension.name]
+        else:
+            params[dimension.name] = (
+                dimension.sample(rng) if rng is not None else dimension.default
+            )
+    return params
+
+
+def check_model(model: Any) -> keras.Model:
+    if not isinstance(model, keras.Model):
+        raise FailedTrialError(
+            f"The builder returned {type(model).__name__}, not a keras.Model."
+        )
+    if not model.compiled:
+        raise FailedTrialError(
+            "The builder returned a model that is not compiled: call "
+            "model.compile(...) before returning it."
+        )
     return model
 
 
-def _mean_history(recorders: list[TrialRecorder]) -> list[dict[str, float]]:
-    """Each epoch's metrics averaged over the runs that reached that epoch."""
-    if len(recorders) == 1:
-        return recorders[0].history
-    epochs = max(len(r.history) for r in recorders)
-    history = []
-    for epoch in range(epochs):
-        logs = [r.history[epoch] for r in recorders if len(r.history) > epoch]
-        keys = set.intersection(*(set(log) for log in logs))
-        history.append(
-            {k: float(np.mean([log[k] for log in logs])) for k in sorted(keys)}
+def error_message(error: BaseException) -> str:
+    # The start, which names the error, matters more than a long traceback's end.
+    if isinstance(error, (FailedTrialError, FatalError)):
+        return str(error)[:2000]
+    return f"{type(error).__name__}: {error}"[:2000]
+
+
+def pruning(
+    pruner: Any, objective: Objective, others: list[Trial], epochs: int
+) -> Callable[[list[float]], bool] | None:
+    """The training's `prune(values)` for a trial of `epochs` epochs, or None."""
+    if pruner is None:
+        return None
+
+    def prune(values: list[float]) -> bool:
+        if len(values) >= epochs:  # stopping at the last epoch saves nothing
+            return False
+        return pruner.should_prune(
+            values, others, objective=objective.name, direction=objective.direction
         )
-    return history
+
+    return prune
+
+
+def _dimensions(context: BuildContext, job: Job) -> list[dict[str, Any]]:
+    return [job.builder.space[name].get_config() for name in context.active]
+
+
+def _repeat_of(
+    job: Job, task: Task, dimensions: list[dict[str, Any]], params: dict[str, Any]
+) -> Trial | None:
+    """A finished trial with the same key as `params` (conditional dimensions)."""
+    space = SearchSpace.from_config(task.space)
+    for config in dimensions:
+        with contextlib.suppress(ValueError):  # a conflict is the driver's to report
+            space.add(dimension_from_config(config))
+    key = job.key(space, params)
+    for other in task.others:
+        if other.finished and job.key(space, other.params) == key:
+            return other
+    return None
+
+
+def build_defaults(builder: Any) -> list[Dimension]:
+    """The dimensions a build with every default meets, or [] if that build fails
+    (the first trial reports the error)."""
+    context = BuildContext(builder.space, {})
+    try:
+        with context.activate():
+            builder.build_in(context)
+    except Exception:  # noqa: BLE001 - the first trial reports it
+        return []
+    finally:
+        keras.backend.clear_session(free_memory=False)
+    return [builder.space[name] for name in context.active]

@@ -22,6 +22,21 @@ from keras_hparams.trial import Trial
 
 SCHEMA_VERSION = 1
 DATABASE_NAME = "trials.db"
+LOCK_NAME = "search.lock"
+
+
+class Meta:
+    """The keys of the store's `meta` table: what a project records besides trials."""
+
+    SCHEMA_VERSION = "schema_version"
+    OBJECTIVE = "objective"
+    """The `Objective.get_config()` the trials were scored with."""
+    SPACE = "space"
+    """`SearchSpace.get_config()` of every dimension found so far."""
+    SCORING = "scoring"
+    """The settings that give a score its meaning (epochs, cv, ...)."""
+    QUEUE = "queue"
+    """Values enqueued by `Tuner.enqueue`, run before any proposal."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -99,9 +114,9 @@ class TrialStore:
         with self._connection:
             self._connection.executescript(_SCHEMA)
             self._add_missing_columns()
-        version = self.get_meta("schema_version")
+        version = self.get_meta(Meta.SCHEMA_VERSION)
         if version is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
+            self.set_meta(Meta.SCHEMA_VERSION, SCHEMA_VERSION)
         elif version != SCHEMA_VERSION:
             raise ValueError(
                 f"{self.path} was written by schema version {version}; this version of "
@@ -210,7 +225,7 @@ def take_lock(directory: Path) -> Any:
     """The open, flock-ed `search.lock` of `directory` (closing it releases the
     lock); `SearchLockedError` if another process holds it."""
     # "a", not "w": a refused attempt must not wipe the holder's process id.
-    handle = open(Path(directory) / "search.lock", "a")
+    handle = open(Path(directory) / LOCK_NAME, "a")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

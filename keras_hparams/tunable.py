@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
-import keras
 import numpy as np
 
+from keras_hparams.pickling import BY_VALUE
 from keras_hparams.space import CURRENT_CONTEXT, Dimension, SearchSpace
 
 P = ParamSpec("P")
@@ -160,8 +160,6 @@ class TunableFunction(Generic[P, R]):
         # Sent to a worker process: by name where the worker can import it (the
         # decorated function of a module), else by value with cloudpickle (see
         # execution.dumps). A worker finds the space again as its builds run.
-        from keras_hparams.execution import BY_VALUE
-
         module = sys.modules.get(self.__module__)
         by_name = getattr(module, self.__qualname__, None) is self
         if by_name and not (BY_VALUE.get() and self.__module__ == "__main__"):
@@ -211,6 +209,8 @@ def as_builder(hypermodel: Any) -> Builder:
     """The builder a `Tuner` uses for `hypermodel`, or a `TypeError` saying why not."""
     if all(hasattr(hypermodel, a) for a in ("space", "build", "build_in")):
         return hypermodel
+    import keras
+
     if isinstance(hypermodel, keras.Model):
         raise TypeError(
             "Tuner received a built keras.Model. Pass the function that builds it, or "

@@ -6,7 +6,7 @@ import pytest
 from keras_hparams.callbacks import HParamsLogger, for_trial
 from keras_hparams.objective import Objective
 from keras_hparams.trial import Trial
-from tests.test_results import PROJECT, digits_200, make_tuner, shared_search
+from tests.test_results import digits_200, make_tuner, shared_search
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing import event_accumulator  # noqa: E402
@@ -32,10 +32,11 @@ def read_events(folder):
     return accumulator
 
 
-def test_each_trial_gets_fresh_copies_and_its_own_tensorboard_folder(root, tmp_path):
+def test_each_trial_gets_fresh_copies_and_its_own_tensorboard_folder(tmp_path):
     board = keras.callbacks.TensorBoard(str(tmp_path / "logs"))
     stopping = keras.callbacks.EarlyStopping(patience=2)
-    prepared = for_trial([stopping, board], Trial(7, {"lr": 0.1}), root / PROJECT)
+    objective = Objective("val_accuracy", "max")
+    prepared = for_trial([stopping, board], Trial(7, {"lr": 0.1}), objective)
     copy, board_copy, logger = prepared
     assert isinstance(copy, keras.callbacks.EarlyStopping) and copy is not stopping
     assert board_copy is not board
@@ -43,7 +44,7 @@ def test_each_trial_gets_fresh_copies_and_its_own_tensorboard_folder(root, tmp_p
     assert board.log_dir == str(tmp_path / "logs")  # the user's stays as it was
     assert isinstance(logger, HParamsLogger)
     assert logger.log_dir == board_copy.log_dir
-    assert logger.objective == Objective("val_accuracy", "max")  # the search's
+    assert logger.objective == objective
 
 
 def test_trial_folders_hold_the_values_and_score_for_the_hparams_dashboard(tuner):

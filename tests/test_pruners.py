@@ -288,32 +288,30 @@ def test_repr():
     [
         (
             lambda: MedianPruner(n_startup_trials=-1),
-            "For MedianPruner, expected n_startup_trials an integer >= 0. "
-            "Received: n_startup_trials=-1.",
+            "MedianPruner(n_startup_trials=...) expects an integer >= 0. Received: -1.",
         ),
         (
             lambda: MedianPruner(n_warmup_epochs=1.5),
-            "For MedianPruner, expected n_warmup_epochs an integer >= 0. "
-            "Received: n_warmup_epochs=1.5.",
+            "MedianPruner(n_warmup_epochs=...) expects an integer >= 0. Received: 1.5.",
         ),
         (
             lambda: SuccessiveHalvingPruner(min_epochs=0),
-            "For SuccessiveHalvingPruner, expected min_epochs an integer >= 1. "
-            "Received: min_epochs=0.",
+            "SuccessiveHalvingPruner(min_epochs=...) expects an integer >= 1. "
+            "Received: 0.",
         ),
         (
             lambda: SuccessiveHalvingPruner(reduction_factor=1),
-            "For SuccessiveHalvingPruner, expected reduction_factor an integer >= 2. "
-            "Received: reduction_factor=1.",
+            "SuccessiveHalvingPruner(reduction_factor=...) expects an integer >= 2. "
+            "Received: 1.",
         ),
         (
             lambda: SuccessiveHalvingPruner(reduction_factor=True),
-            "Received: reduction_factor=True.",
+            "Received: True.",
         ),
         (
             lambda: SuccessiveHalvingPruner(bootstrap_count=-2),
-            "For SuccessiveHalvingPruner, expected bootstrap_count an integer >= 0. "
-            "Received: bootstrap_count=-2.",
+            "SuccessiveHalvingPruner(bootstrap_count=...) expects an integer >= 0. "
+            "Received: -2.",
         ),
     ],
 )

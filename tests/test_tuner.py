@@ -1,4 +1,3 @@
-import gc
 import math
 import sqlite3
 import time
@@ -8,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_hparams as kh
-from keras_hparams import checkpoints, execution
+from keras_hparams import checkpoints
 from tests.conftest import make_builder
 
 
@@ -504,90 +503,6 @@ def test_progress_prints_a_line_per_trial(builder, digits, tmp_path, capsys):
     assert capsys.readouterr().out == ""
 
 
-class FirstLayerNames(keras.callbacks.Callback):
-    names = []
-
-    def on_train_begin(self, logs=None):
-        type(self).names.append(self.model.layers[0].name)
-
-
-def test_session_is_cleared_between_trials(builder, digits, tmp_path):
-    # Without clear_session() the names would go on: dense, dense_2, dense_4, ...
-    FirstLayerNames.names = []
-    tuner = make_tuner(builder, tmp_path, max_trials=3)
-    search(tuner, digits, epochs=1, callbacks=[FirstLayerNames()])
-    assert FirstLayerNames.names == ["dense", "dense", "dense"]
-
-
-def _custom_gradients() -> set[str]:
-    registry = execution._gradient_registry()
-    return {name for name in registry if name.startswith("CustomGradient-")}
-
-
-def _func_graphs() -> int:
-    from tensorflow.python.framework.func_graph import FuncGraph
-
-    gc.collect()
-    return sum(isinstance(o, FuncGraph) for o in gc.get_objects())
-
-
-def test_trials_do_not_leave_their_graphs_behind(builder, digits, tmp_path):
-    # TensorFlow keeps a gradient function per traced custom gradient, holding
-    # its graph, for good: measure what one plain fit leaves behind.
-    x, y = digits
-    keras.backend.clear_session()
-    graphs, gradients = _func_graphs(), _custom_gradients()
-    model = builder.build({})
-    model.fit(x, y, epochs=1, validation_split=0.25, verbose=0)
-    del model
-    keras.backend.clear_session()
-    one_fit = len(_custom_gradients() - gradients)
-    one_fit_graphs = _func_graphs() - graphs
-    if not one_fit:
-        pytest.skip("this TensorFlow registers no custom gradient per model")
-    assert one_fit_graphs > 0
-
-    graphs, gradients = _func_graphs(), _custom_gradients()
-    tuner = make_tuner(builder, tmp_path, max_trials=4)
-    search(tuner, digits, epochs=1)
-    # Only the last trial's are left: the earlier trials' were dropped.
-    assert len(_custom_gradients() - gradients) <= one_fit
-    keras.backend.clear_session()
-    assert _func_graphs() - graphs <= one_fit_graphs
-    # Gradients registered before the search are kept.
-    assert gradients <= _custom_gradients()
-
-
-class FreezeCount(keras.callbacks.Callback):
-    counts = []
-
-    def on_train_begin(self, logs=None):
-        type(self).counts.append(gc.get_freeze_count())
-
-
-def test_objects_older_than_the_search_are_frozen_while_it_runs(
-    builder, digits, tmp_path
-):
-    assert gc.get_freeze_count() == 0
-    FreezeCount.counts = []
-    tuner = make_tuner(builder, tmp_path, max_trials=2)
-    search(tuner, digits, epochs=1, callbacks=[FreezeCount()])
-    # Full collections during the trials skip TensorFlow's and Keras's objects...
-    assert len(FreezeCount.counts) == 2 and min(FreezeCount.counts) > 100_000
-    # ...which are given back to the collector when the search ends.
-    assert gc.get_freeze_count() == 0
-
-    # A caller that froze objects itself keeps them frozen, as it left them.
-    gc.freeze()
-    try:
-        frozen = gc.get_freeze_count()
-        search(make_tuner(builder, tmp_path / "2", max_trials=1), digits, epochs=1)
-        # (Frozen objects freed by reference counting leave the count.)
-        assert 0.9 * frozen < gc.get_freeze_count() <= frozen
-    finally:
-        gc.unfreeze()
-
-
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -719,7 +634,13 @@ def test_cross_validation_needs_a_validation_objective(builder, tmp_path):
 
 
 class SlowBatches(keras.callbacks.Callback):
+    """Makes each batch last 0.05 s, and counts the batches (on the class: callbacks
+    are copied per trial)."""
+
+    batches = 0
+
     def on_train_batch_end(self, batch, logs=None):
+        type(self).batches += 1
         time.sleep(0.05)
 
 
@@ -732,17 +653,17 @@ def test_trial_timeout_stops_and_records_the_trial(builder, digits, tmp_path):
         assert 1 <= len(trial.history) < 8
         assert trial.extra["timeout"] == 1.0
         assert trial.score == max(h["val_accuracy"] for h in trial.history)
-        assert trial.seconds < 5
 
 
 def test_trial_timeout_in_the_first_epoch_keeps_that_epoch(builder, digits, tmp_path):
     # Keras ends the epoch it stops in (validation included), so it is recorded.
     tuner = make_tuner(builder, tmp_path, max_trials=1, trial_timeout=0.01)
+    SlowBatches.batches = 0
     search(tuner, digits, epochs=3, batch_size=8, callbacks=[SlowBatches()])
     (trial,) = tuner.trials
     assert trial.status == "timed_out"
     assert len(trial.history) == 1
-    assert trial.seconds < 2
+    assert SlowBatches.batches == 1  # the batch during which the time ran out
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,11 @@ import numpy as np
 import pytest
 
 import keras_hparams as kh
-from keras_hparams import execution, fit_arguments
+from keras_hparams import fit_arguments, pickling
+from keras_hparams.execution import dask as dask_execution
+from keras_hparams.execution import processes
 from keras_hparams.progress import format_params
+from keras_hparams.runner import Job, Task
 from keras_hparams.trial import COMPLETED, FAILED, INTERRUPTED, Trial
 from tests.conftest import make_builder
 
@@ -221,15 +224,23 @@ def test_dask_local_cluster_runs_each_trial_once(tmp_path, digits):
             executor=client,
             verbose=0,
         )
-        tuner.search(x, y, epochs=2, validation_split=0.25, verbose=0)
+        # The TensorBoard callback runs on the workers, which share no project
+        # folder with this process: each trial still logs into its own folder.
+        board = keras.callbacks.TensorBoard(str(tmp_path / "logs"))
+        tuner.search(
+            x, y, epochs=2, validation_split=0.25, verbose=0, callbacks=[board]
+        )
         # Each worker unpickled the search's Job (builder and arrays) once and
         # ran every one of its trials with it.
-        loaded = client.run(lambda: list(execution._JOBS))
+        loaded = client.run(lambda: list(dask_execution._JOBS))
         assert len(loaded) == 2
         assert len({tuple(digests) for digests in loaded.values()}) == 1
         assert all(len(digests) == 1 for digests in loaded.values())
 
     assert _ids_and_statuses(tuner) == [(i, COMPLETED) for i in range(1, 6)]
+    logs = sorted((tmp_path / "logs").iterdir())
+    assert [p.name for p in logs] == [f"trial_{i:04d}" for i in range(1, 6)]
+    assert all(any(p.rglob("events.out.tfevents.*")) for p in logs)
     path = tuner.export(tmp_path / "best.keras")
     loaded = keras.models.load_model(path)
     assert loaded.predict(x[:3], verbose=0).shape == (3, 10)
@@ -276,9 +287,9 @@ def test_a_task_does_not_carry_the_data(tmp_path, digits):
     x, y = digits
     tuner = kh.Tuner(make_builder(), directory=tmp_path, executor="processes")
     plan = fit_arguments.plan((x, y), {"epochs": 1})
-    task = execution.Task(1, {"lr": 0.01}, None, [], [Trial(1, {})] * 50)
-    job = execution.Job(tuner.builder, plan, tuner.objective, tuner.algorithm.key)
-    assert len(pickle.dumps(task)) < 10_000 < x.nbytes < len(execution.dumps(job))
+    task = Task(Trial(1, {"lr": 0.01}), None, [], [Trial(1, {})] * 50)
+    job = Job(tuner.builder, plan, tuner.objective, tuner.algorithm.key)
+    assert len(pickle.dumps(task)) < 10_000 < x.nbytes < len(pickling.dumps(job))
 
 
 def test_module_level_builders_pickle_by_name_without_cloudpickle():
@@ -319,11 +330,11 @@ def test_a_strategy_is_checked_and_not_combined_with_workers(tmp_path):
 
 
 def test_devices_pin_each_worker():
-    env = execution._worker_environment("GPU:1", threads=1)
+    env = processes._worker_environment("GPU:1", threads=1)
     assert env["CUDA_VISIBLE_DEVICES"] == "1"
     assert env["TF_NUM_INTRAOP_THREADS"] == "1"
-    assert execution._worker_environment("CPU", None)["CUDA_VISIBLE_DEVICES"] == ""
-    assert execution.check_devices(["/GPU:0", "gpu:1", "CPU"]) == [
+    assert processes._worker_environment("CPU", None)["CUDA_VISIBLE_DEVICES"] == ""
+    assert processes.check_devices(["/GPU:0", "gpu:1", "CPU"]) == [
         "GPU:0",
         "GPU:1",
         "CPU",

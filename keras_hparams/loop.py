@@ -1,0 +1,272 @@
+"""The search loop: one loop for every executor.
+
+While the executor has an idle slot, the loop picks the next trial (an interrupted
+one, an enqueued one, the defaults, or the algorithm's proposal), records it as
+running and submits it; then it waits for outcomes and records each: values, status,
+score, history, the model file if the trial ranks among the best. Repeats of a
+finished trial (conditional dimensions), failure streaks, fatal errors and progress
+lines are handled here once, wherever the trials run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+import numpy as np
+
+from keras_hparams import interrupts
+from keras_hparams.errors import (
+    SearchSpaceMismatchError,
+    TooManyFailuresError,
+    UnsupportedSpaceError,
+)
+from keras_hparams.execution import Executor
+from keras_hparams.progress import Progress, format_params, format_value
+from keras_hparams.project import Project
+from keras_hparams.runner import Job, Outcome, Task, build_defaults, error_message
+from keras_hparams.space import Dimension
+from keras_hparams.space import from_config as dimension_from_config
+from keras_hparams.trial import FAILED, INTERRUPTED, RUNNING, Trial
+
+# Re-proposals in a row that turn out, once built, to repeat a finished trial.
+MAX_REPEATS = 100
+
+
+class Stop(enum.Enum):
+    """Why no trial can be submitted now."""
+
+    FULL = "the project has max_trials trials"
+    EXHAUSTED = "no new values remain"
+    WAIT = "the running trials' builds may still find the space's dimensions"
+
+
+@dataclasses.dataclass
+class Next:
+    """The next trial to run, and the generator that draws values its build finds
+    that its values do not name (None: they take their defaults)."""
+
+    trial: Trial
+    rng: np.random.Generator | None
+
+
+@dataclasses.dataclass
+class SearchLoop:
+    """Runs trials of `project` on `executor` until `max_trials` or exhaustion.
+
+    Attributes:
+        project: the project folder and its records.
+        algorithm: the `kh.algorithms.Algorithm` proposing values.
+        executor: where trials run.
+        job: what every trial shares (builder, fit plan, objective...).
+        progress: prints a line per trial.
+        max_trials: int, trials in the project, earlier runs included.
+        max_consecutive_failures: int, failed trials in a row that stop the search.
+        seed: int or None, seeds the values a trial's build draws.
+    """
+
+    project: Project
+    algorithm: Any
+    executor: Executor
+    job: Job
+    progress: Progress
+    max_trials: int
+    max_consecutive_failures: int
+    seed: int | None = None
+    running: dict[int, Trial] = dataclasses.field(default_factory=dict)
+    """The trials submitted and not yet recorded, by id."""
+    proposed: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    """The values each running trial was submitted with."""
+    repeats: list[Trial] = dataclasses.field(default_factory=list)
+    """Proposals that repeated a finished trial, with its score (negative ids)."""
+    failures: list[str] = dataclasses.field(default_factory=list)
+
+    def run(self) -> None:
+        """Runs the search; trials still running when it stops (an error, Ctrl-C)
+        are recorded as interrupted, so that a resumed search reruns them."""
+        exhausted = False
+        try:
+            self.executor.start(self.job, self._built)  # workers start meanwhile
+            if self.executor.slots > 1 and not self.project.trials():
+                self._discover_space()
+            while True:
+                interrupts.check()
+                while not exhausted and self.executor.idle():
+                    chosen = self._next()
+                    if isinstance(chosen, Stop):
+                        exhausted = chosen is not Stop.WAIT
+                        break
+                    self._submit(chosen)
+                if not self.running:
+                    break
+                for outcome in self.executor.wait():
+                    self._take(outcome)
+        except BaseException as error:
+            self._interrupt(error)
+            raise
+        finally:
+            self.executor.shutdown()
+        self._print_best()
+
+    # -- choosing -------------------------------------------------------------
+    def _next(self) -> Next | Stop:
+        trials = self.project.trials()
+        pending = [
+            t
+            for t in trials
+            if t.status in (RUNNING, INTERRUPTED) and t.id not in self.running
+        ]
+        if pending:
+            return Next(pending[0], self._rng(pending[0].id))
+        if len(trials) >= self.max_trials:
+            return Stop.FULL
+        trial_id = self.project.next_id()
+        queue = self.project.queue()
+        if queue:  # taken off the queue once its row is written (Project.start)
+            return Next(Trial(trial_id, queue[0], extra={"enqueued": True}), None)
+        if not trials:  # the first trial runs the code's own defaults
+            return Next(Trial(trial_id, {}), None)
+        if not self.project.space:
+            if self.running:
+                return Stop.WAIT
+            self.progress.print(
+                "No hyperparameter was found in the builder or the fit arguments: the "
+                "one configuration there is has run."
+            )
+            return Stop.EXHAUSTED
+        proposals = self.algorithm.propose(
+            self.project.space,
+            trials + self.repeats,
+            1,
+            direction=self.project.objective.direction,
+        )
+        if not proposals or len(self.repeats) >= MAX_REPEATS:
+            tried = "tried or is running" if self.running else "tried"
+            self.progress.print(
+                f"The search space is exhausted: every set of values has been {tried} "
+                f"({len(trials)} trials)."
+            )
+            return Stop.EXHAUSTED
+        return Next(Trial(trial_id, proposals[0]), self._rng(trial_id))
+
+    def _rng(self, trial_id: int) -> np.random.Generator:
+        if self.seed is None:
+            return np.random.default_rng()
+        return np.random.default_rng([self.seed, trial_id])
+
+    def _discover_space(self) -> None:
+        """Builds the defaults here, so that proposals for the other workers know
+        the builder's dimensions while the first trial runs."""
+        for dimension in build_defaults(self.job.builder):
+            self._add_dimension(dimension)
+
+    # -- submitting -------------------------------------------------------------
+    def _submit(self, chosen: Next) -> None:
+        trial = chosen.trial
+        self.project.start(trial)
+        trials = self.project.trials()
+        others = [t for t in trials if t.id != trial.id]
+        if self.job.pruner is None:  # histories are for the pruner only
+            others = [dataclasses.replace(t, history=[]) for t in others]
+        self.running[trial.id] = trial
+        self.proposed[trial.id] = dict(trial.params)
+        self.executor.submit(
+            Task(
+                trial=trial,
+                rng=chosen.rng,
+                space=self.project.space.get_config(),
+                others=others,
+                checkpoint_bar=self.project.checkpoint_bar(trials),
+            )
+        )
+        if not self.executor.builds_here:
+            self.progress.trial_started(trial, values=False)
+
+    def _built(self, trial: Trial, dimensions: list[Dimension]) -> None:
+        """A trial built in this process, before it trains: its dimensions join the
+        space (a conflict stops the search before any training) and its row holds
+        the values it uses."""
+        for dimension in dimensions:
+            self._add_dimension(dimension)
+        self.project.write(trial)
+        self.progress.trial_started(trial)
+
+    def _add_dimension(self, dimension: Dimension) -> None:
+        self.project.add_dimension(dimension, self.algorithm.check_space)
+
+    # -- recording --------------------------------------------------------------
+    def _take(self, outcome: Outcome) -> None:
+        trial = outcome.trial
+        del self.running[trial.id]
+        proposed = self.proposed.pop(trial.id)
+        try:
+            for config in outcome.dimensions:
+                self._add_dimension(dimension_from_config(config))
+        except (SearchSpaceMismatchError, UnsupportedSpaceError):
+            self.project.delete(trial.id)  # found before any training
+            raise
+        if outcome.repeat_of is not None:
+            self._learn_repeat(proposed, outcome)
+            return
+        self.project.finish(trial, outcome.best_model)
+        self.progress.trial_ended(
+            trial,
+            self.project.best(),
+            self.project.objective.name,
+            values=not self.executor.builds_here,
+        )
+        if outcome.fatal is not None:  # going on would fail every trial the same way
+            raise outcome.fatal
+        self._count_failure(trial)
+
+    def _learn_repeat(self, proposed: dict[str, Any], outcome: Outcome) -> None:
+        """Values that differ from a finished trial's only in dimensions the build
+        never used make the same model: instead of training it again, the algorithm
+        learns the earlier score for these values, and is asked again."""
+        self.project.delete(outcome.trial.id)
+        earlier = outcome.repeat_of
+        self.repeats.append(
+            Trial(
+                id=-len(self.repeats) - 1,
+                params={**proposed, **outcome.trial.params},
+                status=earlier.status,
+                score=earlier.score,
+            )
+        )
+
+    def _count_failure(self, trial: Trial) -> None:
+        if trial.status != FAILED:
+            self.failures.clear()
+            return
+        self.failures.append(f"trial {trial.id}: {trial.error}")
+        if len(self.failures) >= self.max_consecutive_failures:
+            raise TooManyFailuresError(
+                f"{len(self.failures)} trials failed in a row, so the search "
+                "stopped. The last errors:\n  " + "\n  ".join(self.failures)
+            )
+
+    def _interrupt(self, error: BaseException) -> None:
+        stopped_by_user = isinstance(error, KeyboardInterrupt)
+        reason = (
+            "interrupted by the user (KeyboardInterrupt)"
+            if stopped_by_user
+            else f"the search stopped: {error_message(error)}"
+        )
+        for trial in self.running.values():
+            self.project.end(trial, INTERRUPTED, reason)
+        if self.running and stopped_by_user:
+            ids = sorted(self.running)
+            which = f"trial {ids[0]}" if len(ids) == 1 else f"trials {ids}"
+            self.progress.print(
+                f"Search interrupted during {which}; run search() again to resume."
+            )
+
+    def _print_best(self) -> None:
+        best = self.project.best()
+        if best is not None:
+            self.progress.print(
+                f"Search done. Best {self.project.objective.name}="
+                f"{format_value(best.score)} (trial {best.id}): "
+                f"{format_params(best.params)}"
+            )
