@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from keras_hparams.errors import (
     FailedTrialError,
     FatalError,
+    NoCompletedTrialError,
     ObjectiveNotFoundError,
     SearchLockedError,
     SearchSpaceMismatchError,
@@ -73,6 +74,7 @@ __all__ = [
     "Float",
     "Int",
     "LoadedSearch",
+    "NoCompletedTrialError",
     "Objective",
     "ObjectiveNotFoundError",
     "SearchLockedError",

@@ -35,12 +35,16 @@ def for_trial(
     """Fresh copies of `callbacks` for `trial`, so no state leaks between trials.
 
     A `keras.callbacks.TensorBoard` copy gets `log_dir=<its log_dir>/trial_NNNN`, and
-    an `HParamsLogger` writing into the same folder follows it.
+    an `HParamsLogger` writing into the same folder follows it. Callbacks that write
+    files (`ModelCheckpoint`, `CSVLogger`, `BackupAndRestore`) get their own path in a
+    `trial_NNNN` folder too (see `per_trial_paths`), so that trials running at once
+    never write one file, and one trial never restores another's backup.
     """
     prepared = []
     for callback in callbacks:
         callback = copy.deepcopy(callback)
         if not isinstance(callback, keras.callbacks.TensorBoard):
+            _give_own_path(callback, trial_folder(trial.id))
             prepared.append(callback)
             continue
         if not tensorboard_installed():
@@ -49,6 +53,61 @@ def for_trial(
         callback.log_dir = os.path.join(callback.log_dir, trial_folder(trial.id))
         prepared += [callback, HParamsLogger(callback.log_dir, trial, objective)]
     return prepared
+
+
+def per_trial_paths(callbacks: list[keras.callbacks.Callback]) -> list[str]:
+    """Where each file-writing callback writes, one sentence each, for the search's
+    first lines: `ModelCheckpoint` of `ckpt/best.keras` writes
+    `ckpt/trial_NNNN/best.keras`."""
+    described = []
+    for callback in callbacks:
+        for kind, attribute in _PATHS.items():
+            if isinstance(callback, kind):
+                path = getattr(callback, attribute)
+                where = (
+                    os.path.join(path, "trial_NNNN")
+                    if attribute in _FOLDERS
+                    else _in_trial_folder(path, "trial_NNNN")
+                )
+                described.append(
+                    f"{kind.__name__}({attribute}={path!r}) writes each trial's "
+                    f"files to {where}"
+                )
+    return described
+
+
+_PATHS = {
+    keras.callbacks.ModelCheckpoint: "filepath",
+    keras.callbacks.CSVLogger: "filename",
+    keras.callbacks.BackupAndRestore: "backup_dir",
+    keras.callbacks.TensorBoard: "log_dir",
+}
+_FOLDERS = ("backup_dir", "log_dir")  # folders of files, not files
+
+
+def _give_own_path(callback: keras.callbacks.Callback, folder: str) -> None:
+    if isinstance(callback, keras.callbacks.ModelCheckpoint):
+        callback.filepath = _in_trial_folder(callback.filepath, folder)
+    elif isinstance(callback, keras.callbacks.CSVLogger):
+        callback.filename = _in_trial_folder(callback.filename, folder)
+        os.makedirs(os.path.dirname(callback.filename) or ".", exist_ok=True)
+    elif isinstance(callback, keras.callbacks.BackupAndRestore):
+        backup_dir = os.path.join(callback.backup_dir, folder)
+        # Keras derives its file paths from backup_dir once, in __init__.
+        callback.backup_dir = backup_dir
+        callback._weights_path = os.path.join(backup_dir, "latest.weights.h5")
+        callback._training_metadata_path = os.path.join(
+            backup_dir, "training_metadata.json"
+        )
+        callback._prev_weights_path = callback._weights_path + ".bkp"
+        callback._prev_training_metadata_path = (
+            callback._training_metadata_path + ".bkp"
+        )
+
+
+def _in_trial_folder(path: str, folder: str) -> str:
+    head, tail = os.path.split(str(path))
+    return os.path.join(head, folder, tail)
 
 
 def tensorboard_installed() -> bool:

@@ -28,6 +28,10 @@ class TooManyFailuresError(FatalError, RuntimeError):
     """`max_consecutive_failures` trials in a row failed."""
 
 
+class NoCompletedTrialError(FatalError, RuntimeError):
+    """A search ended without completing any trial; the message quotes why."""
+
+
 class UnsupportedSpaceError(FatalError, ValueError):
     """The algorithm cannot search this space (a grid over a continuous range)."""
 

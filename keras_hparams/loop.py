@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
 from keras_hparams import interrupts
 from keras_hparams.errors import (
+    NoCompletedTrialError,
     SearchSpaceMismatchError,
     TooManyFailuresError,
     UnsupportedSpaceError,
@@ -80,7 +82,8 @@ class SearchLoop:
     """The values each running trial was submitted with."""
     repeats: list[Trial] = dataclasses.field(default_factory=list)
     """Proposals that repeated a finished trial, with its score (negative ids)."""
-    failures: list[str] = dataclasses.field(default_factory=list)
+    failures: list[Trial] = dataclasses.field(default_factory=list)
+    """The failed trials since the last one that did not fail."""
 
     def run(self) -> None:
         """Runs the search; trials still running when it stops (an error, Ctrl-C)
@@ -108,6 +111,7 @@ class SearchLoop:
         finally:
             self.executor.shutdown()
         self._print_best()
+        self._check_something_completed()
 
     # -- choosing -------------------------------------------------------------
     def _next(self) -> Next | Stop:
@@ -239,12 +243,26 @@ class SearchLoop:
         if trial.status != FAILED:
             self.failures.clear()
             return
-        self.failures.append(f"trial {trial.id}: {trial.error}")
+        self.failures.append(trial)
         if len(self.failures) >= self.max_consecutive_failures:
             raise TooManyFailuresError(
                 f"{len(self.failures)} trials failed in a row, so the search "
-                "stopped. The last errors:\n  " + "\n  ".join(self.failures)
+                f"stopped. The errors:\n{errors_by_trial(self.failures)}"
             )
+
+    def _check_something_completed(self) -> None:
+        """A search that ends without a completed trial says why, never quietly."""
+        trials = self.project.trials()
+        if self.project.best() is not None or not trials:
+            return
+        counts = Counter(t.status for t in trials)
+        statuses = ", ".join(f"{n} {status}" for status, n in counts.items())
+        failed = [t for t in trials if t.error]
+        why = f" The errors:\n{errors_by_trial(failed)}" if failed else ""
+        raise NoCompletedTrialError(
+            f"The search ended with no completed trial ({len(trials)} trials: "
+            f"{statuses}).{why}"
+        )
 
     def _interrupt(self, error: BaseException) -> None:
         stopped_by_user = isinstance(error, KeyboardInterrupt)
@@ -270,3 +288,19 @@ class SearchLoop:
                 f"{format_value(best.score)} (trial {best.id}): "
                 f"{format_params(best.params)}"
             )
+
+
+def errors_by_trial(trials: list[Trial]) -> str:
+    """The trials' errors, one line per distinct error with the trials that had it."""
+    ids_by_error: dict[str, list[int]] = {}
+    for trial in trials:
+        ids_by_error.setdefault(trial.error or trial.status, []).append(trial.id)
+    lines = []
+    for error, ids in ids_by_error.items():
+        which = f"trial {ids[0]}" if len(ids) == 1 else f"trials {_ids(ids)}"
+        lines.append(f"  {which}: {error}")
+    return "\n".join(lines)
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids)

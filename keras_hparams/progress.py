@@ -23,6 +23,15 @@ def format_params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={format_value(v)}" for k, v in params.items())
 
 
+def first_line(text: str, limit: int = 300) -> str:
+    """The first non-empty line of `text` (where an error says what went wrong),
+    cut at `limit` characters; the stored error keeps all of it."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    more = len(lines) > 1 or len(line) > limit
+    return line[:limit] + (" [...]" if more else "")
+
+
 def format_seconds(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds < 60:
@@ -72,8 +81,7 @@ class Progress:
         if trial.status == COMPLETED:
             outcome = f"{objective}={format_value(trial.score)}"
         else:
-            reason = (trial.error or "").strip().splitlines()[-1:] or [""]
-            outcome = f"{trial.status.upper()}: {reason[0][:200]}"
+            outcome = f"{trial.status.upper()}: {first_line(trial.error or '')}"
         best_text = (
             f"best {format_value(best.score)} (trial {best.id})"
             if best is not None

@@ -15,6 +15,7 @@ from typing import Any
 import keras
 
 from keras_hparams import algorithms, execution, fit_arguments, interrupts
+from keras_hparams.callbacks import per_trial_paths
 from keras_hparams.checks import check_int, check_seconds
 from keras_hparams.loop import SearchLoop
 from keras_hparams.objective import Objective
@@ -236,6 +237,8 @@ class Tuner(SearchResults):
             self._project.tidy()
             progress = Progress(self.verbose, self.max_trials)
             self._announce(progress)
+            for sentence in per_trial_paths(plan.callbacks):
+                progress.print(sentence + ".")
             SearchLoop(
                 project=self._project,
                 algorithm=self.algorithm,

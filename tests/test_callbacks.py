@@ -3,7 +3,7 @@ import sys
 import keras
 import pytest
 
-from keras_hparams.callbacks import HParamsLogger, for_trial
+from keras_hparams.callbacks import HParamsLogger, for_trial, per_trial_paths
 from keras_hparams.objective import Objective
 from keras_hparams.trial import Trial
 from tests.test_results import digits_200, make_tuner, shared_search
@@ -197,3 +197,29 @@ def test_a_diverged_run_records_a_failed_session_without_score(tmp_path):
     )
     assert end.status == api_pb2.STATUS_FAILURE
     assert "loss" not in events.Tags()["tensors"]
+
+
+def test_callbacks_that_write_files_get_a_path_per_trial(tmp_path):
+    objective = Objective("val_loss", "min")
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(str(tmp_path / "ckpt" / "e{epoch}.keras")),
+        keras.callbacks.CSVLogger(str(tmp_path / "log.csv")),
+        keras.callbacks.BackupAndRestore(str(tmp_path / "backup")),
+    ]
+    checkpoint, logger, backup = for_trial(callbacks, Trial(3, {}), objective)
+    folder = "trial_0003"
+    assert checkpoint.filepath == str(tmp_path / "ckpt" / folder / "e{epoch}.keras")
+    assert logger.filename == str(tmp_path / folder / "log.csv")
+    assert (tmp_path / folder).is_dir()  # CSVLogger opens its file without mkdir
+    assert backup.backup_dir == str(tmp_path / "backup" / folder)
+    assert backup._weights_path.startswith(backup.backup_dir)
+    assert backup._training_metadata_path.startswith(backup.backup_dir)
+    assert callbacks[0].filepath == str(tmp_path / "ckpt" / "e{epoch}.keras")
+    assert per_trial_paths(callbacks) == [
+        f"ModelCheckpoint(filepath={callbacks[0].filepath!r}) writes each trial's "
+        f"files to {tmp_path / 'ckpt' / 'trial_NNNN' / 'e{epoch}.keras'}",
+        f"CSVLogger(filename={callbacks[1].filename!r}) writes each trial's files "
+        f"to {tmp_path / 'trial_NNNN' / 'log.csv'}",
+        f"BackupAndRestore(backup_dir={callbacks[2].backup_dir!r}) writes each "
+        f"trial's files to {tmp_path / 'backup' / 'trial_NNNN'}",
+    ]

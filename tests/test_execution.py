@@ -67,12 +67,35 @@ def test_two_worker_processes_record_each_trial_once(tmp_path, digits, capsys):
         n_workers=2,
         verbose=1,
     )
-    tuner.search(x, y, epochs=2, validation_split=0.25, batch_size=32, verbose=0)
+    # Callbacks with one file path: two trials at once must not write one file.
+    saving = [
+        keras.callbacks.ModelCheckpoint(str(tmp_path / "ckpt" / "best.h5")),
+        keras.callbacks.CSVLogger(str(tmp_path / "log.csv")),
+    ]
+    tuner.search(
+        x,
+        y,
+        epochs=2,
+        validation_split=0.25,
+        batch_size=32,
+        verbose=0,
+        callbacks=saving,
+    )
 
     assert _ids_and_statuses(tuner) == [(i, COMPLETED) for i in range(1, 7)]
+    for trial in tuner.trials:
+        folder = f"trial_{trial.id:04d}"
+        assert (tmp_path / "ckpt" / folder / "best.h5").is_file()
+        rows = (tmp_path / folder / "log.csv").read_text().splitlines()
+        assert rows[0].startswith("epoch,") and len(rows) == 3
     # Progress: a trial's values are printed when it ends, as its build used them
     # (a proposal may hold values of dimensions the build leaves inactive).
     lines = capsys.readouterr().out.splitlines()
+    ckpt = tmp_path / "ckpt"
+    assert (
+        f"ModelCheckpoint(filepath={str(ckpt / 'best.h5')!r}) writes each trial's "
+        f"files to {ckpt / 'trial_NNNN' / 'best.h5'}."
+    ) in lines
     for trial in tuner.trials:
         assert f"Trial {trial.id}/6 started" in lines
         ended = [line for line in lines if line.startswith(f"Trial {trial.id}/6 val_")]
