@@ -447,3 +447,32 @@ def test_kerastuner_style_conditional_space_searched_end_to_end(tmp_path):
     assert {t.params["model_type"] for t in tuner.trials} == {"mlp", "cnn"}
     assert set(tuner.space.names) == {"model_type", "mlp_units", "filters"}
     assert isinstance(tuner.best_model(), keras.Model)
+
+
+@pytest.mark.slow
+def test_getting_started_search_runs_with_only_the_tuner_class_changed(tmp_path):
+    rng = np.random.default_rng(0)
+    x_train = rng.random((40, 8, 8)).astype("float32")
+    y_train = keras.utils.to_categorical(rng.integers(0, 10, 40), 10)
+    x_val, y_val = x_train[:10], y_train[:10]
+    tuner = kh.Tuner(  # keras_tuner.RandomSearch( in the guide
+        hypermodel=guide_build_model,
+        objective="val_accuracy",
+        max_trials=2,
+        executions_per_trial=2,
+        overwrite=True,
+        directory=tmp_path / "my_dir",
+        project_name="helloworld",
+        algorithm="random",
+        verbose=0,
+    )
+    tuner.search(x_train, y_train, epochs=2, validation_data=(x_val, y_val), verbose=0)
+    assert [t.status for t in tuner.trials] == ["completed", "completed"]
+    assert len(tuner.trials[0].extra["scores"]) == 2  # executions_per_trial
+    best = tuner.best_params
+    model = guide_build_model(HyperParameters(best))
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert len(dense) == best["num_layers"] + 1
+    assert [d.units for d in dense[:-1]] == [
+        best[f"units_{i}"] for i in range(best["num_layers"])
+    ]
