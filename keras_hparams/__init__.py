@@ -1,8 +1,9 @@
 """keras-hparams: tune the hyperparameters of Keras code you already have.
 
-Importing the package costs only what is used: the markers, errors and results
-readers and `tunable` load at once (numpy and the standard library); `Tuner`,
-`TunableModel`, `algorithms` and `pruners` load Keras (and TensorFlow) on first use.
+Importing the package costs only what is used: the markers, errors, results readers
+and `tunable` load at once (numpy and the standard library); `Tuner`, `TunableModel`,
+`HyperParameters`, `algorithms` and `pruners` load Keras (and TensorFlow) when first
+used.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from keras_hparams.errors import (
+    BuildError,
     FailedTrialError,
     FatalError,
+    MarkerOutsideBuildError,
     NoCompletedTrialError,
     ObjectiveNotFoundError,
     SearchLockedError,
@@ -36,6 +39,7 @@ from keras_hparams.tunable import TunableFunction, tunable
 
 if TYPE_CHECKING:
     from keras_hparams import algorithms, pruners
+    from keras_hparams.hyperparameters import HyperParameters
     from keras_hparams.tuner import Tuner
     from keras_hparams.wrapper import TunableModel
 
@@ -45,6 +49,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Tuner": ("keras_hparams.tuner", "Tuner"),
     "TunableModel": ("keras_hparams.wrapper", "TunableModel"),
+    "HyperParameters": ("keras_hparams.hyperparameters", "HyperParameters"),
     "algorithms": ("keras_hparams.algorithms", None),
     "pruners": ("keras_hparams.pruners", None),
 }
@@ -66,14 +71,17 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Boolean",
+    "BuildError",
     "Choice",
     "Dimension",
     "FailedTrialError",
     "FatalError",
     "Fixed",
     "Float",
+    "HyperParameters",
     "Int",
     "LoadedSearch",
+    "MarkerOutsideBuildError",
     "NoCompletedTrialError",
     "Objective",
     "ObjectiveNotFoundError",

@@ -12,6 +12,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
+from keras_hparams._wrapper_names import stable_names
 from keras_hparams._wrapper_values import (
     describe,
     get_at,
@@ -35,6 +36,7 @@ class Layer:
     location: tuple  # keys from the model config to this layer's entry
     parent_kind: str  # "Sequential" or "Functional"
     config: dict[str, Any]
+    keras_name: str = ""  # the name in the config, when the path renames it
 
     @property
     def name(self) -> str:
@@ -71,29 +73,48 @@ class StructureTarget:
         return int(value) if self.word == "repeat" else int(bool(value))
 
 
-def index_layers(model_config: dict[str, Any], kind: str) -> list[Layer]:
-    """Every layer in `model_config`, nested ones after their model; inputs left out."""
-    found: list[Layer] = []
-    _visit(model_config["layers"], ("layers",), "", kind, found)
-    return found
+def index_layers(
+    model_config: dict[str, Any], kind: str, names: list[str] | None = None
+) -> list[Layer]:
+    """Every layer in `model_config`, nested ones after their model; inputs left out.
+
+    Layers are named as `_wrapper_names` says (stable from run to run), or by
+    `names`, the names an earlier indexing of the same model gave, in order.
+    """
+    found: list[tuple[int | None, Layer]] = []
+    _visit(model_config["layers"], ("layers",), None, kind, found)
+    if names is None or len(names) != len(found):
+        names = stable_names([(layer.class_name, layer.path) for _, layer in found])
+    layers = []
+    for (parent, layer), name in zip(found, names, strict=True):
+        prefix = layers[parent].path + "/" if parent is not None else ""
+        layer.keras_name, layer.path = layer.path, prefix + name
+        layers.append(layer)
+    return layers
 
 
 def _visit(
-    entries: list, location: tuple, prefix: str, parent_kind: str, found: list[Layer]
+    entries: list,
+    location: tuple,
+    parent: int | None,
+    parent_kind: str,
+    found: list[tuple[int | None, Layer]],
 ) -> None:
+    """Collects `(index of the parent model, layer)`, the layer's path holding its
+    own name for now."""
     for position, entry in enumerate(entries):
         config = entry.get("config")
         if not isinstance(config, dict) or entry.get("class_name") == "InputLayer":
             continue
-        path = prefix + config.get("name", entry.get("name", ""))
+        name = config.get("name", entry.get("name", ""))
         layer = Layer(
-            path, entry["class_name"], location + (position,), parent_kind, config
+            name, entry["class_name"], location + (position,), parent_kind, config
         )
-        found.append(layer)
+        found.append((parent, layer))
         if _is_model_config(config):
             kind = "Sequential" if entry["class_name"] == "Sequential" else "Functional"
             inner = layer.location + ("config", "layers")
-            _visit(config["layers"], inner, path + "/", kind, found)
+            _visit(config["layers"], inner, len(found) - 1, kind, found)
 
 
 def _is_model_config(config: dict[str, Any]) -> bool:
@@ -110,9 +131,18 @@ def match(glob: str, layers: list[Layer], key: str) -> list[Layer]:
         or fnmatch.fnmatchcase(layer.path, glob)
     ]
     if not matched:
+        renamed = [layer for layer in layers if layer.name != layer.keras_name]
+        note = (
+            f" Layers that Keras named are numbered by their position in the model, "
+            f"as a fresh session names them: {renamed[0].keras_name!r} is "
+            f"{renamed[0].name!r} here."
+            if renamed
+            else ""
+        )
         raise ValueError(
             f"The key {key!r} matches no layer: {glob!r} is not the name of a layer "
             f"of the base model. Its layers: {[layer.path for layer in layers]}."
+            f"{note}"
         )
     return matched
 

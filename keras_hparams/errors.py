@@ -16,6 +16,25 @@ class FatalError(Exception):
     """Stops the search: going on would fail every trial the same way."""
 
 
+class BuildError(FatalError, ValueError):
+    """The model's code makes the same mistake in every build.
+
+    A marker without a name inside a build, one name defined two ways, a builder
+    that returns no compiled model: every trial would fail the same way, so the
+    search stops at the first one.
+    """
+
+
+class MarkerOutsideBuildError(BuildError, TypeError):
+    """A marker's description was used as a value.
+
+    A marker gives a trial's value only when it is called during a build; one made
+    outside the build function (at module level, say) stays a description, which
+    refuses to act as a number. Also a `TypeError`, as Python raises for a wrong
+    operand.
+    """
+
+
 class ObjectiveNotFoundError(FatalError, ValueError):
     """The objective names a metric the model does not report."""
 

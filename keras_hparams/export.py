@@ -7,12 +7,15 @@ values beside the model as `<name>.params.json`, so the choice can be reproduced
 
 from __future__ import annotations
 
+import inspect
 import json
+import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keras_hparams.space import Dimension
+from keras_hparams.space import CURRENT_CONTEXT, Dimension, SearchSpace
 from keras_hparams.trial import Trial
 
 if TYPE_CHECKING:  # imported where used: `keras-hparams --help` needs no TensorFlow
@@ -60,12 +63,27 @@ def details_path(path: Path, format: str) -> Path:
 
 
 def save(model: keras.Model, path: Path, format: str) -> None:
-    """Writes `model` to `path` in `format` (see `FORMATS`)."""
+    """Writes `model` to `path` in `format` (see `FORMATS`).
+
+    A `.keras` file is loaded back here once, to be sure that plain Keras can
+    rebuild it: a model whose code calls markers while Keras rebuilds it (in a
+    custom layer's `__init__`, say) is refused, and the file removed.
+
+    Warns:
+        UserWarning: the model uses a class defined in `__main__`, which
+            `keras.models.load_model` finds in no other program; or the file does
+            not load back in this process.
+
+    Raises:
+        ValueError: loading the file calls markers.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    if format == "keras":
-        model.save(path)
-    else:
+    if format != "keras":
         model.export(str(path), format="tf_saved_model", verbose=False)
+        return
+    _warn_about_main_classes(model, path)
+    model.save(path)
+    _load_back(model, path)
 
 
 def write_details(path: Path, format: str, details: dict[str, Any]) -> Path:
@@ -117,8 +135,13 @@ def retrain(
         )
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    model = builder.build_in(BuildContext(builder.space, trial.params))
-    model.fit(*fit_args, **fit_kwargs)
+    context = BuildContext(builder.space, trial.params)
+    model = builder.build_in(context)
+    if hasattr(builder, "fit_model"):  # a KerasTuner hypermodel with its own fit
+        with context.activate():
+            builder.fit_model(model, *fit_args, **fit_kwargs)
+    else:
+        model.fit(*fit_args, **fit_kwargs)
     return model, int(fit_kwargs["epochs"])
 
 
@@ -142,3 +165,107 @@ def _check_fit_arguments(fit_args: Sequence[Any], fit_kwargs: dict[str, Any]) ->
                 f"export(retrain=True) trains with the best values, so it takes no "
                 f"markers. Received: {name}={value!r}."
             )
+
+
+def _warn_about_main_classes(model: keras.Model, path: Path) -> None:
+    names = sorted({c.__qualname__ for c in _user_classes(model) if _in_main(c)})
+    if names:
+        warnings.warn(
+            f"The model exported to {path} uses {', '.join(names)}, defined in "
+            "__main__ (the script that ran the search), so keras.models.load_model "
+            "finds it in no other program. Move the class to a module, decorate it "
+            "with @keras.saving.register_keras_serializable(), and import that "
+            "module before loading the file.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _user_classes(model: keras.Model) -> list[Any]:
+    """The classes (and functions) of the model, its layers (nested ones too), its
+    loss, metrics and optimizer that come from neither Keras nor Python."""
+    import keras
+
+    objects: list[Any] = list(model._flatten_layers(include_self=True))
+    compiled = getattr(getattr(model, "_compile_config", None), "config", None) or {}
+    objects += keras.tree.flatten(dict(compiled))
+    found = []
+    for obj in objects:
+        target = obj if inspect.isroutine(obj) or isinstance(obj, type) else type(obj)
+        module = getattr(target, "__module__", None) or "builtins"
+        if module.split(".")[0] not in ("keras", "builtins", "tensorflow", "numpy"):
+            found.append(target)
+    return list(dict.fromkeys(found))
+
+
+def _in_main(target: Any) -> bool:
+    return target.__module__ == "__main__"
+
+
+class _MarkerProbe:
+    """Stands for a build while the exported file loads back: a marker called then
+    belongs to code that Keras runs to rebuild the model."""
+
+    def __init__(self) -> None:
+        self.space = SearchSpace()
+        self.active: dict[str, Any] = {}
+        self.inactive: set[str] = set()
+        self.calls: list[tuple[Dimension, str]] = []
+
+    def resolve(self, dimension: Dimension) -> Any:
+        self.calls.append((dimension, _calling_layer_method()))
+        return dimension.default
+
+
+def _calling_layer_method() -> str:
+    """`"Block.__init__"` for the innermost layer method on the stack."""
+    import keras
+
+    frame = sys._getframe(2)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, keras.layers.Layer):
+            return f"{type(owner).__qualname__}.{frame.f_code.co_name}"
+        frame = frame.f_back
+    return "code Keras runs while loading"
+
+
+def _load_back(model: keras.Model, path: Path) -> None:
+    import keras
+
+    probe, failure = _MarkerProbe(), None
+    token = CURRENT_CONTEXT.set(probe)
+    try:
+        custom = {c.__name__: c for c in _user_classes(model)}
+        with warnings.catch_warnings(), keras.saving.custom_object_scope(custom):
+            warnings.simplefilter("ignore")  # Keras's notes on the copy we discard
+            keras.models.load_model(path)
+    except Exception as error:  # noqa: BLE001 - reported below, with the file kept
+        failure = error
+    finally:
+        CURRENT_CONTEXT.reset(token)
+    if probe.calls:
+        path.unlink()
+        raise ValueError(_markers_on_load_message(path, probe.calls))
+    if failure is not None:
+        warnings.warn(
+            f"export() wrote {path}, but keras.models.load_model could not read it "
+            f"back in this process: {type(failure).__name__}: {failure}",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _markers_on_load_message(path: Path, calls: list[tuple[Dimension, str]]) -> str:
+    places = sorted({place for _, place in calls})
+    markers = ", ".join(dict.fromkeys(repr(d) for d, _ in calls))
+    owner = places[0].split(".")[0]
+    return (
+        f"Cannot export {path}: Keras rebuilds the model from the file by running "
+        f"{', '.join(places)}, which calls markers ({markers}). Outside a search "
+        "a marker has no trial value, so the file would not load (or would load with "
+        "other values). Make each value a constructor argument: call the marker "
+        f"where the layer is made (`{owner}(units=kh.Int('units', 8, 64))` in the "
+        f"build function), take it as an argument of {owner}.__init__, and return "
+        "it from get_config()."
+    )

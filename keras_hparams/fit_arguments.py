@@ -14,6 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_hparams import fit_data
 from keras_hparams.checks import is_int
 from keras_hparams.space import Dimension, SearchSpace
 
@@ -119,12 +120,27 @@ def plan(
     cv: int | None = None,
     executions: int = 1,
     seed: int | None = None,
+    objective_name: str | None = None,
 ) -> FitPlan:
-    """Checks `search()`'s arguments; raises before any training for bad ones."""
+    """Checks `search()`'s arguments; raises before any training for bad ones.
+
+    Args:
+        fit_args, fit_kwargs: what `search()` received.
+        cv: the number of folds, or None.
+        executions: trainings per fold (or of the whole data).
+        seed: seeds the folds.
+        objective_name: the metric the search optimizes; a `val_` one needs
+            validation data. Defaults to `None` (not checked).
+    """
     space, fixed = _split_markers(fit_args, fit_kwargs)
     _check_values(fit_kwargs)
+    fit_data.check(
+        {**dict(zip(_POSITIONAL, fit_args, strict=False)), **fit_kwargs},
+        objective_name=objective_name,
+        cv=cv,
+    )
     callbacks = _check_callbacks(fixed.pop("callbacks", None))
-    folds = _folds(fit_args, fixed, cv, seed) if cv else None
+    folds = _folds(fit_args, fit_kwargs, cv, seed) if cv else None
     keywords = {
         value.name: keyword
         for keyword, value in fit_kwargs.items()
@@ -280,7 +296,7 @@ def _folds(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Index arrays of `cv` folds of the in-memory data, the same for every trial."""
     for name in ("validation_split", "validation_data"):
-        if fit_kwargs.get(name):
+        if fit_data.given(fit_kwargs.get(name)):
             raise ValueError(
                 f"Tuner(cv={cv}) scores each fold on its held-out part, so "
                 f"search() cannot take {name} too. Received: {name}="

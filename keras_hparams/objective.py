@@ -41,13 +41,17 @@ _MAXIMIZE = {
     "score",
 }
 
+# Accepted directions, by how they are stored.
+_SPELLINGS = {"min": "min", "max": "max", "minimize": "min", "maximize": "max"}
+
 
 class Objective:
     """A metric name and whether to minimize or maximize it.
 
     Args:
         name: str, a key of the logs Keras reports (`"val_loss"`, `"val_auc"`).
-        direction: str, `"min"` or `"max"`.
+        direction: str, `"min"` or `"max"` (Optuna's `"minimize"` and
+            `"maximize"` are accepted and stored as `"min"` and `"max"`).
 
     Example:
 
@@ -59,13 +63,13 @@ class Objective:
             raise TypeError(
                 f"Objective name must be a non-empty string. Received: {name!r}."
             )
-        if direction not in DIRECTIONS:
+        if not isinstance(direction, str) or direction not in _SPELLINGS:
             raise ValueError(
-                f"For Objective({name!r}), expected direction 'min' or 'max'. "
-                f"Received: direction={direction!r}."
+                f"For Objective({name!r}), expected direction 'min' or 'max' (or "
+                f"'minimize', 'maximize'). Received: direction={direction!r}."
             )
         self.name = name
-        self.direction = direction
+        self.direction = _SPELLINGS[direction]
 
     @classmethod
     def from_argument(cls, objective: Any) -> Objective:

@@ -22,7 +22,7 @@ import numpy as np
 
 from keras_hparams import checkpoints
 from keras_hparams.checkpoints import BestModel, ModelBytes, ModelInMemory
-from keras_hparams.errors import FailedTrialError, FatalError
+from keras_hparams.errors import BuildError, FailedTrialError, FatalError
 from keras_hparams.fit_arguments import FitPlan
 from keras_hparams.memory import prepare
 from keras_hparams.objective import Objective
@@ -182,12 +182,15 @@ def used_params(
 
 
 def check_model(model: Any) -> keras.Model:
+    """`model`, or a `BuildError`: a builder that returns no compiled model does so
+    in every trial, so the search stops at the first."""
     if not isinstance(model, keras.Model):
-        raise FailedTrialError(
-            f"The builder returned {type(model).__name__}, not a keras.Model."
+        raise BuildError(
+            f"The builder returned {type(model).__name__}, not a keras.Model: "
+            "return the model at the end of the function that builds it."
         )
     if not model.compiled:
-        raise FailedTrialError(
+        raise BuildError(
             "The builder returned a model that is not compiled: call "
             "model.compile(...) before returning it."
         )

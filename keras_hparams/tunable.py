@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
+import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 import numpy as np
 
+from keras_hparams.errors import BuildError, MarkerOutsideBuildError
 from keras_hparams.pickling import BY_VALUE
 from keras_hparams.space import CURRENT_CONTEXT, Dimension, SearchSpace
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# A marker's description as its repr reads inside another library's error message.
+_DESCRIPTION = re.compile(
+    r"\b(?:Int|Float|Choice|Boolean|Fixed)\((?:'[^']*', )?(?:low|values|value|default)="
+)
 
 
 def current_context() -> BuildContext | None:
@@ -51,16 +59,28 @@ class BuildContext:
         self.rng = rng
         self.active: dict[str, Any] = {}
         self.discovered: list[Dimension] = []
+        # KerasTuner-style hyperparameters declared in this build under a condition
+        # that does not hold (see keras_hparams.hyperparameters).
+        self.inactive: set[str] = set()
 
     def resolve(self, dimension: Dimension) -> Any:
-        """The value of `dimension` in this build; records it as active."""
+        """The value of `dimension` in this build; records it as active.
+
+        Raises:
+            BuildError: `dimension` has no name, or its name has another definition.
+        """
         if dimension.name is None:
-            raise ValueError(
+            raise BuildError(
                 f"{dimension!r} is used inside a build without a name. A name may be "
                 "left out only where the context names the dimension: a TunableModel "
-                "key or a search() keyword argument."
+                "key or a search() keyword argument. Give it one: "
+                f"kh.{type(dimension).__name__}('name', ...)."
             )
-        if self.space.add(dimension):
+        try:
+            new = self.space.add(dimension)
+        except ValueError as error:
+            raise BuildError(str(error)) from None
+        if new:
             self.discovered.append(dimension)
         name = dimension.name
         if name in self.active:
@@ -86,6 +106,29 @@ class BuildContext:
             yield self
         finally:
             CURRENT_CONTEXT.reset(token)
+
+
+@contextlib.contextmanager
+def explaining_descriptions() -> Iterator[None]:
+    """Re-raises an error that quotes a marker's description as a
+    `MarkerOutsideBuildError` saying where to call the marker.
+
+    A marker made outside the build reaches Keras as its description, and Keras's
+    own checks (`Dense(units=...)` wants an int) quote its repr.
+    """
+    try:
+        yield
+    except BuildError:
+        raise
+    except Exception as error:
+        if not _DESCRIPTION.search(str(error)):
+            raise
+        raise MarkerOutsideBuildError(
+            f"{type(error).__name__}: {error}\nThe value there is a marker's "
+            "description, not a value: a marker made outside the build function (at "
+            "module level, for instance) stays a description. Call the marker inside "
+            "the build function, where the value is used."
+        ) from error
 
 
 class Builder(Protocol):
@@ -121,7 +164,7 @@ class TunableFunction(Generic[P, R]):
         if current_context() is not None:
             # Called from inside another build: its markers join that build.
             return self._function(*args, **kwargs)
-        with BuildContext(self._space).activate():
+        with BuildContext(self._space).activate(), explaining_descriptions():
             return self._function(*args, **kwargs)
 
     def build(
@@ -139,7 +182,7 @@ class TunableFunction(Generic[P, R]):
         """
         params = dict(params or {})
         context = BuildContext(self._space, params)
-        with context.activate():
+        with context.activate(), explaining_descriptions():
             model = self._function(*args, **kwargs)
         unused = sorted(set(params) - set(context.active))
         if unused:
@@ -150,7 +193,7 @@ class TunableFunction(Generic[P, R]):
         return model
 
     def build_in(self, context: BuildContext) -> R:
-        with context.activate():
+        with context.activate(), explaining_descriptions():
             return self._function()
 
     def __repr__(self) -> str:
@@ -206,7 +249,13 @@ def tunable(function: Callable[P, R]) -> TunableFunction[P, R]:
 
 
 def as_builder(hypermodel: Any) -> Builder:
-    """The builder a `Tuner` uses for `hypermodel`, or a `TypeError` saying why not."""
+    """The builder a `Tuner` uses for `hypermodel`, or a `TypeError` saying why not.
+
+    Accepted: a `@kh.tunable` function or `kh.TunableModel` (used as they are); a
+    KerasTuner hypermodel, that is a function of one `hp` argument or an object with
+    `build(hp)` (and optionally `fit(hp, model, *args, **kwargs)`); or a plain
+    function that builds a compiled model with markers inside.
+    """
     if all(hasattr(hypermodel, a) for a in ("space", "build", "build_in")):
         return hypermodel
     import keras
@@ -216,9 +265,42 @@ def as_builder(hypermodel: Any) -> Builder:
             "Tuner received a built keras.Model. Pass the function that builds it, or "
             "wrap the model: kh.TunableModel(model, {'dense*.units': kh.Int(32, 512)})."
         )
-    if callable(hypermodel) and not isinstance(hypermodel, type):
+    from keras_hparams import hyperparameters
+
+    if isinstance(hypermodel, type):
+        hint = (
+            f" Pass an instance: {hypermodel.__name__}()."
+            if callable(getattr(hypermodel, "build", None))
+            else ""
+        )
+        raise TypeError(
+            f"Tuner received the class {hypermodel.__name__}, not a builder.{hint}"
+        )
+    if callable(getattr(hypermodel, "build", None)) and not inspect.isroutine(
+        hypermodel
+    ):
+        return hyperparameters.hypermodel_builder(hypermodel)
+    if callable(hypermodel):
+        if _takes_one_argument(hypermodel):
+            return hyperparameters.HyperModelBuilder(hypermodel)
         return TunableFunction(hypermodel)
     raise TypeError(
-        "Tuner expects a @kh.tunable function, a kh.TunableModel, or a function that "
-        f"builds a compiled keras.Model. Received: {hypermodel!r}."
+        "Tuner expects a @kh.tunable function, a kh.TunableModel, a KerasTuner "
+        "hypermodel (a function of hp, or an object with build(hp)), or a function "
+        f"that builds a compiled keras.Model. Received: {hypermodel!r}."
     )
+
+
+def _takes_one_argument(function: Callable[..., Any]) -> bool:
+    """Whether `function` needs exactly one positional argument (KerasTuner's hp)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    required = [
+        p
+        for p in parameters
+        if p.default is p.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(required) == 1

@@ -223,6 +223,7 @@ class Tuner(SearchResults):
             cv=self.cv,
             executions=self.executions_per_trial,
             seed=self.seed,
+            objective_name=self.objective.name,
         )
         with self._project.locked(), interrupts.kept():
             self._project.record_settings(

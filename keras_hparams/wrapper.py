@@ -48,6 +48,19 @@ class TunableModel:
     as its default, so `build()` reproduces the base model. The base model is never
     modified.
 
+    Layer names. Keys and dimension names use the layers' names, except for the
+    names Keras made itself: a layer created without a name is named after its class
+    and numbered across the session (`dense`, `dense_1`, and `dense_2`, `dense_3`
+    when the same script runs again in one process). Such a layer is named by its
+    position among the model's Keras-named layers of its class, as a fresh session
+    names them: `dense`, `dense_1`, ..., so that a rerun or a resumed search finds
+    the same dimensions. A name counts as Keras's when it has that form (the class
+    in snake_case, alone or with `_<number>`) and Keras has made that many names
+    for the class in this session; names you gave are kept, and a class keeps its
+    names when renumbering would give one layer another's name (`dense_1` and
+    `dense_2` given by hand). An error for a key that matches no layer lists the
+    names in use.
+
     Args:
         model: a compiled Sequential or Functional `keras.Model` (nested models
             included).
@@ -75,6 +88,15 @@ class TunableModel:
     """
 
     def __init__(self, model: keras.Model, space: dict[str, Dimension]) -> None:
+        self._set_up(model, space)
+
+    def _set_up(
+        self,
+        model: keras.Model,
+        space: dict[str, Dimension],
+        layer_names: list[str] | None = None,
+    ) -> None:
+        self._layer_names = layer_names
         self._model_config = _model_config(model)
         self._compile_config = _compile_config(model)
         self._model_class = type(model)
@@ -98,7 +120,8 @@ class TunableModel:
     ) -> dict[str, list[Dimension]]:
         """Matches the layer keys; returns the dimensions each key makes."""
         kind = "Sequential" if isinstance(model, keras.Sequential) else "Functional"
-        layers = layers_lib.index_layers(self._model_config, kind)
+        layers = layers_lib.index_layers(self._model_config, kind, self._layer_names)
+        self._layer_names = [layer.name for layer in layers]
         self._arguments: list[layers_lib.ArgumentTarget] = []
         self._structure: list[layers_lib.StructureTarget] = []
         dimensions: dict[str, list[Dimension]] = {}
@@ -184,13 +207,18 @@ class TunableModel:
         return {
             "model": keras.saving.serialize_keras_object(self.model),
             "space": {key: marker.get_config() for key, marker in self._keys.items()},
+            # The names the keys saw: a restored model's layers carry the names
+            # Keras made as if given by hand.
+            "layer_names": list(self._layer_names),
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TunableModel:
         model = keras.saving.deserialize_keras_object(config["model"])
         space = {key: dimension_from_config(c) for key, c in config["space"].items()}
-        return cls(model, space)
+        tunable = cls.__new__(cls)
+        tunable._set_up(model, space, config.get("layer_names"))
+        return tunable
 
     def __repr__(self) -> str:
         return (

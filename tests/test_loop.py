@@ -42,11 +42,26 @@ def test_a_search_that_completes_no_trial_says_why(digits, tmp_path):
 def test_a_builder_without_markers_that_fails_is_not_a_quiet_end(digits, tmp_path):
     def build_model():
         model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+        model.compile("sgd", "mse")
+        raise RuntimeError("the data pipeline is not ready")
+
+    tuner = make_tuner(build_model, tmp_path, max_trials=3)
+    with pytest.raises(
+        kh.NoCompletedTrialError,
+        match="trial 1: RuntimeError: the data pipeline is not ready",
+    ):
+        search(tuner, digits, epochs=1)
+
+
+def test_a_builder_that_returns_no_model_stops_at_the_first_trial(digits, tmp_path):
+    def build_model():
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
         return model.compile  # a mistake: the method, not the model
 
     tuner = make_tuner(build_model, tmp_path, max_trials=3)
-    with pytest.raises(kh.NoCompletedTrialError, match="trial 1: The builder"):
+    with pytest.raises(kh.BuildError, match="returned method, not a keras.Model"):
         search(tuner, digits, epochs=1)
+    assert [t.status for t in tuner.trials] == ["failed"]
 
 
 def test_progress_shows_an_errors_first_line_and_the_store_keeps_it_all(

@@ -97,16 +97,28 @@ def test_from_argument_rejects_other_types(argument):
         Objective.from_argument(argument)
 
 
-@pytest.mark.parametrize("direction", ["minimize", "MIN", "", None, "maximize"])
+@pytest.mark.parametrize("direction", ["MIN", "", None, "maximise", ["max"]])
 def test_bad_direction(direction):
     with pytest.raises(
         ValueError,
         match=re.escape(
-            "For Objective('val_auc'), expected direction 'min' or 'max'. "
-            f"Received: direction={direction!r}."
+            "For Objective('val_auc'), expected direction 'min' or 'max' (or "
+            f"'minimize', 'maximize'). Received: direction={direction!r}."
         ),
     ):
         kh.Objective("val_auc", direction)
+
+
+@pytest.mark.parametrize(
+    ("direction", "stored"), [("minimize", "min"), ("maximize", "max")]
+)
+def test_optuna_directions_are_stored_as_min_and_max(direction, stored):
+    objective = kh.Objective("val_loss", direction)
+    assert objective.direction == stored
+    assert objective == kh.Objective("val_loss", stored)
+    assert objective.get_config() == {"name": "val_loss", "direction": stored}
+    assert kh.Objective.from_config(objective.get_config()) == objective
+    assert objective.better(0.1, 0.2) is (stored == "min")
 
 
 @pytest.mark.parametrize("name", ["", None, 5])

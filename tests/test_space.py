@@ -216,7 +216,7 @@ ALL_KINDS = [
         (
             lambda: kh.Fixed(),
             TypeError,
-            "Fixed() takes an optional name then a value. Received: ().",
+            "Fixed() takes an optional name then value. Received: no arguments.",
         ),
     ],
 )

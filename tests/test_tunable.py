@@ -1,8 +1,12 @@
+import re
+
 import keras
 import numpy as np
 import pytest
 
 import keras_hparams as kh
+from keras_hparams.errors import BuildError
+from keras_hparams.hyperparameters import HyperModelBuilder, HyperModelFitBuilder
 from keras_hparams.tunable import BuildContext, as_builder
 
 
@@ -75,13 +79,21 @@ def test_same_name_same_definition_is_one_dimension_with_one_value():
     assert len(build_model.space) == 1
 
 
-def test_same_name_different_definition_is_an_error():
+def test_same_name_different_definition_is_a_build_error():
     @kh.tunable
     def build_model():
         kh.Int("units", 2, 64)
         kh.Int("units", 2, 32)
 
-    with pytest.raises(ValueError, match="'units' is defined twice"):
+    with pytest.raises(
+        BuildError,
+        match=re.escape(
+            "Hyperparameter 'units' is defined twice with different definitions: "
+            "Int('units', low=2, high=64, step=None, log=False, default=2) and "
+            "Int('units', low=2, high=32, step=None, log=False, default=2). Use one "
+            "definition for every use of a name, or give the second a name of its own."
+        ),
+    ):
         build_model()
 
 
@@ -129,13 +141,43 @@ def test_marker_outside_a_build_is_a_description():
     assert dimension.name == "units"
 
 
-def test_unnamed_marker_inside_a_build_is_an_error():
+def test_unnamed_marker_inside_a_build_is_a_build_error():
     @kh.tunable
     def build_model():
         return kh.Int(1, 4)
 
-    with pytest.raises(ValueError, match="without a name"):
+    with pytest.raises(
+        BuildError,
+        match=re.escape(
+            "Int(low=1, high=4, step=None, log=False, default=1) is used inside a "
+            "build without a name. A name may be left out only where the context "
+            "names the dimension: a TunableModel key or a search() keyword argument. "
+            "Give it one: kh.Int('name', ...)."
+        ),
+    ):
         build_model()
+    assert issubclass(BuildError, kh.FatalError) and issubclass(BuildError, ValueError)
+
+
+def test_a_build_error_stops_the_search_at_the_first_trial(digits, tmp_path):
+    calls = []
+
+    def build_model():
+        calls.append(1)
+        model = keras.Sequential([keras.Input((64,))])
+        model.add(keras.layers.Dense(kh.Int(4, 16), activation="relu"))  # no name
+        model.add(keras.layers.Dense(10, activation="softmax"))
+        model.compile("adam", "sparse_categorical_crossentropy")
+        return model
+
+    tuner = kh.Tuner(
+        build_model, "val_loss", max_trials=4, directory=tmp_path, verbose=0
+    )
+    x, y = digits
+    with pytest.raises(BuildError, match="used inside a build without a name"):
+        tuner.search(x, y, epochs=1, validation_split=0.25, verbose=0)
+    assert len(calls) == 1
+    assert [t.status for t in tuner.trials] == ["failed"]
 
 
 def test_context_draws_values_for_new_dimensions_with_its_rng():
@@ -155,8 +197,46 @@ def test_as_builder_wraps_plain_functions_and_rejects_models():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     with pytest.raises(TypeError, match="kh.TunableModel"):
         as_builder(model)
-    with pytest.raises(TypeError, match="Tuner expects"):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "Tuner expects a @kh.tunable function, a kh.TunableModel, a KerasTuner "
+            "hypermodel (a function of hp, or an object with build(hp)), or a "
+            "function that builds a compiled keras.Model. Received: 42."
+        ),
+    ):
         as_builder(42)
+
+
+def test_as_builder_takes_kerastuner_hypermodels():
+    def build_hp(hp):
+        return hp.Int("units", min_value=1, max_value=4, default=3)
+
+    def build_with_options(hp, n_features=8):
+        return hp.Int("units", 1, 4) + n_features
+
+    class HyperModel:
+        def build(self, hp):
+            return hp.Choice("act", ["relu", "tanh"])
+
+    class FitHyperModel(HyperModel):
+        def fit(self, hp, model, *args, **kwargs):
+            return model
+
+    assert isinstance(as_builder(build_hp), HyperModelBuilder)
+    assert as_builder(build_hp).build({"units": 2}) == 2
+    assert as_builder(build_with_options).build() == 9
+    assert as_builder(HyperModel()).build({"act": "tanh"}) == "tanh"
+    assert not hasattr(as_builder(HyperModel()), "fit_model")
+    assert isinstance(as_builder(FitHyperModel()), HyperModelFitBuilder)
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "Tuner received the class HyperModel, not a builder. Pass an instance: "
+            "HyperModel()."
+        ),
+    ):
+        as_builder(HyperModel)
 
 
 def test_tunable_rejects_a_non_callable():

@@ -359,15 +359,18 @@ def test_consecutive_failures_stop_the_search(builder, digits, tmp_path):
     assert len(trials[0].history) == 1  # the epoch before the crash is kept
 
 
-def test_builder_returning_an_uncompiled_model_fails_the_trial(digits, tmp_path):
+def test_builder_returning_an_uncompiled_model_stops_at_the_first_trial(
+    digits, tmp_path
+):
     def build_model():
         return keras.Sequential(
             [keras.Input((64,)), keras.layers.Dense(kh.Int("units", 2, 4))]
         )
 
-    tuner = make_tuner(build_model, tmp_path, max_trials=1, max_consecutive_failures=1)
-    with pytest.raises(kh.TooManyFailuresError, match="not compiled"):
+    tuner = make_tuner(build_model, tmp_path, max_trials=3, max_consecutive_failures=3)
+    with pytest.raises(kh.BuildError, match=r"not compiled: call model\.compile"):
         search(tuner, digits)
+    assert [t.status for t in tuner.trials] == ["failed"]
 
 
 class InterruptAt(keras.callbacks.Callback):

@@ -6,6 +6,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -638,6 +640,101 @@ def test_search_with_the_tuner(tmp_path):
     )
     tuner.search(x, y, epochs=1, validation_split=0.2, verbose=0)
     assert set(tuner.best_params) >= {"dense_1.units", "optimizer.learning_rate"}
+
+
+# -- layer names ---------------------------------------------------------------------
+
+
+def make_unnamed_mlp() -> keras.Model:
+    """A model whose layer names Keras makes: they move when the code runs again."""
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dropout(0.1),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(3, activation="softmax", name="out"),
+        ]
+    )
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    return model
+
+
+UNNAMED_KEYS = {"dense*.units": Int(4, 16), "dropout*.rate": Float(0.0, 0.5)}
+
+
+def test_keras_named_layers_keep_their_dimension_names_when_the_code_runs_again():
+    first, second = make_unnamed_mlp(), make_unnamed_mlp()
+    assert [layer.name for layer in second.layers[:3]] == [
+        "dense_2",
+        "dropout_1",
+        "dense_3",
+    ]
+    names = ["dense.units", "dense_1.units", "dropout.rate"]
+    assert TunableModel(first, UNNAMED_KEYS).space.names == names
+    assert TunableModel(second, UNNAMED_KEYS).space.names == names
+    exact = TunableModel(second, {"dense_1.units": Int(4, 16)})
+    model = exact.build({"dense_1.units": 12})
+    assert [layer.units for layer in model.layers if hasattr(layer, "units")] == [
+        8,
+        12,
+        3,
+    ]
+
+
+def test_names_given_by_hand_are_kept():
+    for _ in range(3):
+        keras.layers.Dense(1)  # Keras has now made dense, dense_1 and dense_2
+    base = make_mlp()  # names dense_1, dropout_1, dense_2 by hand
+    assert TunableModel(base, {"*.units": Int(4, 16)}).space.names == [
+        "dense_1.units",
+        "dense_2.units",
+        "out.units",
+    ]
+    mixed = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(2)]
+    )
+    mixed.compile("sgd", "mse")
+    assert TunableModel(mixed, {"*.units": Int(1, 8)}).space.names == [
+        "hidden.units",
+        "dense.units",
+    ]
+
+
+def test_nested_keras_named_models_are_numbered_too():
+    def make():
+        inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, keras.layers.Dense(1)(inner(inputs)))
+        model.compile("sgd", "mse")
+        return model
+
+    names = [TunableModel(make(), {"*.units": Int(1, 8)}).space.names for _ in "ab"]
+    assert names[0] == names[1] == ["sequential/dense.units", "dense_1.units"]
+
+
+def test_restored_tunable_model_keeps_the_names_in_a_fresh_session():
+    make_unnamed_mlp()
+    tunable_model = TunableModel(make_unnamed_mlp(), UNNAMED_KEYS)  # dense_2, dense_3
+    config = tunable_model.get_config()
+    keras.backend.clear_session()  # a new session: those names look given by hand
+    restored = TunableModel.from_config(config)
+    assert restored.space.names == ["dense.units", "dense_1.units", "dropout.rate"]
+    assert restored.space == tunable_model.space
+
+
+def test_key_matching_no_layer_says_how_keras_names_are_numbered():
+    make_unnamed_mlp()
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "The key 'dense_2.units' matches no layer: 'dense_2' is not the name of a "
+            "layer of the base model. Its layers: ['dense', 'dropout', 'dense_1', "
+            "'out']. Layers that Keras named are numbered by their position in the "
+            "model, as a fresh session names them: 'dense_2' is 'dense' here."
+        ),
+    ):
+        TunableModel(make_unnamed_mlp(), {"dense_2.units": Int(4, 16)})
 
 
 # -- errors --------------------------------------------------------------------------
