@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 
@@ -32,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     arguments = _parser().parse_args(argv)
     try:
-        with load(arguments.directory) as search:
+        custom_objects = _custom_objects(getattr(arguments, "modules", None) or [])
+        with load(arguments.directory, custom_objects=custom_objects) as search:
             return arguments.command(search, arguments)
     except (FileNotFoundError, ValueError, RuntimeError, ImportError) as error:
         print(f"keras-hparams {arguments.name}: error: {error}", file=sys.stderr)
@@ -70,7 +72,18 @@ def _plot(search: LoadedSearch, arguments: argparse.Namespace) -> int:
 
 
 def _export(search: LoadedSearch, arguments: argparse.Namespace) -> int:
-    path = search.export(arguments.out, format=arguments.format)
+    try:
+        path = search.export(arguments.out, format=arguments.format)
+    except TypeError as error:  # Keras's, for a class it cannot find
+        missing = re.search(r"Could not locate \w+ '([^']+)'", str(error))
+        if missing is None:
+            raise
+        raise ValueError(
+            f"The best model uses {missing.group(1)!r}, which is not defined here. "
+            "Name the module that defines it: keras-hparams export DIR OUT "
+            "--import MODULE (importable from the current folder, e.g. my_layers "
+            "for my_layers.py)."
+        ) from None
     format = export_lib.resolve_format(path, arguments.format)
     details = export_lib.details_path(path, format)
     print(f"Wrote {path} ({format}) and {details}")
@@ -120,7 +133,45 @@ def _parser() -> argparse.ArgumentParser:
         choices=export_lib.FORMATS,
         help="default: keras for .keras paths, saved_model for paths without suffix",
     )
+    export.add_argument(
+        "--import",
+        dest="modules",
+        action="append",
+        metavar="MODULE",
+        help="a module that defines custom layers, losses or metrics of the model "
+        "(importable from the current folder, e.g. my_layers or pkg.layers); "
+        "may be repeated",
+    )
     return parser
+
+
+def _custom_objects(modules: list[str]) -> dict[str, object] | None:
+    """The classes and functions defined by `modules`, by name, for loading models
+    that use them (as `keras.models.load_model(custom_objects=...)` takes them)."""
+    if not modules:
+        return None
+    import importlib
+    import inspect
+    import os
+
+    if os.getcwd() not in sys.path:  # a console script does not look there
+        sys.path.insert(0, os.getcwd())
+    found: dict[str, object] = {}
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as error:
+            raise ImportError(
+                f"--import {name}: the module could not be imported ({error}). Give "
+                "a module importable from the current folder, such as my_layers for "
+                "my_layers.py."
+            ) from error
+        for attribute, value in vars(module).items():
+            if (inspect.isclass(value) or inspect.isfunction(value)) and (
+                value.__module__ == module.__name__
+            ):
+                found[attribute] = value
+    return found
 
 
 def _positive(text: str) -> int:

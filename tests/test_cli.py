@@ -143,3 +143,71 @@ def test_errors_in_process(root, tmp_path, capsys):
 def test_show_limits_the_trials_listed(root, capsys):
     assert main(["show", str(root / PROJECT), "--trials", "2"]) == 0
     assert "Top 2 of 4 completed trials" in capsys.readouterr().out
+
+
+CUSTOM_LAYERS = """
+import keras
+
+
+class Scale(keras.layers.Layer):
+    def __init__(self, factor=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+"""
+
+
+@pytest.mark.slow
+def test_export_imports_the_module_that_defines_a_custom_layer(tmp_path, monkeypatch):
+    import importlib
+
+    import keras
+    import numpy as np
+
+    (tmp_path / "my_layers.py").write_text(CUSTOM_LAYERS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    my_layers = importlib.import_module("my_layers")
+
+    @kh.tunable
+    def build_model():
+        model = keras.Sequential(
+            [
+                keras.Input((4,)),
+                my_layers.Scale(kh.Float("factor", 0.5, 2.0)),
+                keras.layers.Dense(1),
+            ]
+        )
+        model.compile("sgd", "mse")
+        return model
+
+    x = np.random.default_rng(0).random((32, 4)).astype("float32")
+    tuner = kh.Tuner(
+        build_model, "val_loss", max_trials=1, directory=tmp_path / "h", verbose=0
+    )
+    tuner.search(x, x.sum(1), epochs=1, validation_split=0.25, verbose=0)
+    project = str(tuner.project_directory)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def export(*options):
+        command = [str(INSTALLED), "export", project, "best.keras", *options]
+        return subprocess.run(
+            command, capture_output=True, text=True, cwd=tmp_path, env=env
+        )
+
+    plain = export()
+    assert plain.returncode == 1
+    last = plain.stderr.strip().splitlines()[-1]
+    assert last.startswith("keras-hparams export: error: The best model uses 'Scale'")
+    assert "--import MODULE" in last
+    imported = export("--import", "my_layers")
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    assert (tmp_path / "best.keras").is_file()
+    missing = export("--import", "no_such_module")
+    assert missing.returncode == 1
+    last = missing.stderr.strip().splitlines()[-1]
+    assert "--import no_such_module: the module could not be imported" in last
