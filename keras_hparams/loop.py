@@ -25,7 +25,7 @@ from keras_hparams.errors import (
     UnsupportedSpaceError,
 )
 from keras_hparams.execution import Executor
-from keras_hparams.progress import Progress, format_params, format_value
+from keras_hparams.progress import Progress, first_line, format_params, format_value
 from keras_hparams.project import Project
 from keras_hparams.runner import Job, Outcome, Task, build_defaults, error_message
 from keras_hparams.space import Dimension
@@ -291,10 +291,12 @@ class SearchLoop:
 
 
 def errors_by_trial(trials: list[Trial]) -> str:
-    """The trials' errors, one line per distinct error with the trials that had it."""
+    """The trials' errors, one line per distinct error with the trials that had it
+    (each error's first line: the store keeps all of it)."""
     ids_by_error: dict[str, list[int]] = {}
     for trial in trials:
-        ids_by_error.setdefault(trial.error or trial.status, []).append(trial.id)
+        error = first_line(trial.error or trial.status)
+        ids_by_error.setdefault(error, []).append(trial.id)
     lines = []
     for error, ids in ids_by_error.items():
         which = f"trial {ids[0]}" if len(ids) == 1 else f"trials {_ids(ids)}"

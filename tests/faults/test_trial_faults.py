@@ -135,7 +135,11 @@ def test_a_long_error_is_recorded_with_its_type_and_first_line(digits, tmp_path)
         max_consecutive_failures=2,
         verbose=0,
     )
-    tuner.search(*digits, epochs=1, validation_split=0.25, callbacks=[LongError()])
+    with pytest.raises(kh.NoCompletedTrialError) as raised:
+        tuner.search(*digits, epochs=1, validation_split=0.25, callbacks=[LongError()])
+    # The error quotes the first line, cut; the store keeps the whole message.
+    assert "trial 1: RuntimeError: out of memory: detail" in str(raised.value)
+    assert len(str(raised.value)) < 500
     (trial,) = tuner.trials
     assert trial.status == "failed"
     assert trial.error.startswith("RuntimeError: out of memory"), trial.error[:60]
