@@ -45,15 +45,9 @@ def _show(search: LoadedSearch, arguments: argparse.Namespace) -> int:
 
 
 def _best(search: LoadedSearch, arguments: argparse.Namespace) -> int:
-    trial = search.best_trial
-    best = {
-        "trial": trial.id,
-        "objective": search.objective.get_config(),
-        "score": trial.score,
-        "params": trial.params,
-        "epochs": (trial.best_epoch or 0) + 1,
-    }
-    print(json.dumps(best, indent=2))
+    from keras_hparams.report import best_details
+
+    print(json.dumps(best_details(search.best_trial, search.objective), indent=2))
     return 0
 
 
