@@ -2,7 +2,8 @@
 
 A score is a far outlier when it lies more than `THRESHOLD` robust standard
 deviations from the median (the median absolute deviation, scaled to match a
-standard deviation for normal data). Plots set their range by the other scores and
+standard deviation for normal data; when more than half the scores are equal, the
+median of the other scores' deviations). Plots set their range by the other scores and
 mark the outliers at the edge; the surrogate models clip them to the nearest inlier,
 so that a diverged trial still counts as the worst, but no worse.
 """
@@ -14,9 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 
 THRESHOLD = 10.0
-# Scales the median (or mean) absolute deviation to a standard deviation for
-# normally distributed values.
-_MAD_SCALE, _MEAN_AD_SCALE = 1.4826, 1.2533
+# Scales the median absolute deviation to a standard deviation for normally
+# distributed values.
+_MAD_SCALE = 1.4826
 
 
 def inlier_range(values: Sequence[float], *, log: bool = False) -> tuple[float, float]:
@@ -39,10 +40,11 @@ def inlier_range(values: Sequence[float], *, log: bool = False) -> tuple[float, 
     median = np.median(scaled)
     deviations = np.abs(scaled - median)
     spread = _MAD_SCALE * np.median(deviations)
-    if spread == 0:  # more than half the scores are equal
-        spread = _MEAN_AD_SCALE * np.mean(deviations)
-    if spread == 0:
-        return float(array.min()), float(array.max())
+    if spread == 0:  # more than half the scores are equal: the others' deviations
+        nonzero = deviations[deviations > 0]
+        if nonzero.size == 0:
+            return float(array.min()), float(array.max())
+        spread = _MAD_SCALE * np.median(nonzero)
     inliers = array[deviations <= THRESHOLD * spread]
     return float(inliers.min()), float(inliers.max())
 
