@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import warnings
 from typing import Any
 
 from keras_hparams.space import Choice, Dimension, Fixed, Int, SearchSpace
@@ -91,7 +92,9 @@ def to_optuna(search: Any, storage: Any, study_name: str | None = None) -> Any:
             "Pass another study_name, or delete it first with "
             f"optuna.delete_study(study_name={study_name!r}, storage=...)."
         ) from None
-    study.set_metric_names([search.objective.name])
+    with warnings.catch_warnings():  # experimental in Optuna 5, shown by the dashboard
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([search.objective.name])
     study.set_user_attr("keras_hparams_project", str(search.project_directory))
     trials = sorted(search.trials, key=lambda t: t.id)
     distributions = _distributions(search.space, trials)
