@@ -33,11 +33,9 @@ def plain(value: Any) -> bool | int | float | str:
 
 def as_domain_value(dimension: Dimension, value: Any) -> bool | int | float | str:
     """`value` as `dimension`'s domain lists it: all of one type, as the dashboard
-    needs (ints and floats mixed become floats; other mixes, strings)."""
+    needs (a choice of values and None lists strings)."""
     if isinstance(dimension, (Choice, Fixed)):
         kinds = {type(plain(v)) for v in _choices(dimension)}
-        if kinds == {int, float}:
-            return float(value)
         return plain(value) if len(kinds) == 1 else str(plain(value))
     if isinstance(dimension, Int):
         return int(value)
