@@ -76,9 +76,6 @@ def importance(
         ValueError: fewer than `MIN_TRIALS` completed trials, or no hyperparameter
             with more than one value.
     """
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.inspection import permutation_importance
-
     dimensions = [d for d in space.searchable() if d.cardinality() > 1]
     completed = [
         t
@@ -90,6 +87,32 @@ def importance(
         [_features(dimensions, space.complete(t.params)) for t in completed]
     )
     scores = outliers.clip([t.score for t in completed])
+    means, spreads, explained = _permutation_importance(features, scores, seed)
+    total = means.sum() or 1.0
+    order = np.argsort(-means, kind="stable")
+    method = (
+        f"Permutation importance of a random forest (scikit-learn) fitted on "
+        f"{len(completed)} completed trials; out-of-bag R^2 {explained:.2f}."
+    )
+    if explained < _WEAK_FIT:
+        method += " The forest predicts the scores poorly: read the shares as rough."
+    return Importance(
+        values={dimensions[i].name: float(means[i] / total) for i in order},
+        spread={dimensions[i].name: float(spreads[i] / total) for i in order},
+        method=method,
+        explained=explained,
+        trials=len(completed),
+    )
+
+
+def _permutation_importance(
+    features: np.ndarray, scores: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Each feature's mean drop in R^2 when shuffled (at least 0), its standard
+    deviation, and the forest's out-of-bag R^2."""
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.inspection import permutation_importance
+
     forest = RandomForestRegressor(
         n_estimators=_TREES, min_samples_leaf=2, oob_score=True, random_state=seed
     )
@@ -101,24 +124,7 @@ def importance(
         forest, features, scores, n_repeats=_REPEATS, random_state=seed
     )
     means = np.clip(found.importances_mean, 0.0, None)
-    total = means.sum() or 1.0
-    order = np.argsort(-means, kind="stable")
-    method = (
-        f"Permutation importance of a random forest (scikit-learn) fitted on "
-        f"{len(completed)} completed trials; out-of-bag R^2 "
-        f"{forest.oob_score_:.2f}."
-    )
-    if forest.oob_score_ < _WEAK_FIT:
-        method += " The forest predicts the scores poorly: read the shares as rough."
-    return Importance(
-        values={dimensions[i].name: float(means[i] / total) for i in order},
-        spread={
-            dimensions[i].name: float(found.importances_std[i] / total) for i in order
-        },
-        method=method,
-        explained=float(forest.oob_score_),
-        trials=len(completed),
-    )
+    return means, found.importances_std, float(forest.oob_score_)
 
 
 def _check(dimensions: list[Dimension], completed: list[Trial], space) -> None:

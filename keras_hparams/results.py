@@ -137,31 +137,20 @@ class SearchResults:
     def importance(self, *, seed: int = 0) -> Any:
         """How much each hyperparameter matters to the objective, most first.
 
-        A random forest is fitted on the completed trials (values -> score) and each
-        hyperparameter's importance is how much the forest's fit worsens when that
-        hyperparameter's values are shuffled among the trials (scikit-learn's
-        permutation importance), as a share of the total.
+        A random forest learns the score from the values of the completed trials;
+        a hyperparameter's share is how much the forest's fit drops when its values
+        are shuffled (scikit-learn's permutation importance). See
+        `keras_hparams.importance`.
 
         Args:
             seed: int, for the forest and the shuffles. Defaults to `0`.
 
         Returns:
-            An `Importance`: `.values`, a dict of name -> share (summing to 1,
-            sorted, most important first), `.spread` (the standard deviation of
-            each share over the shuffles), and `.method`, a sentence naming the
-            method and the number of trials.
+            An `Importance`: `.values` (name -> share, summing to 1, most important
+            first), `.spread` and `.method` (a sentence naming how). `print()` it.
 
         Raises:
             ValueError: too few completed trials, or no hyperparameter that varies.
-
-        Example:
-
-        ```python
-        found = tuner.importance()
-        print(found.method)
-        for name, share in found.values.items():
-            print(f"{name:>12} {share:.0%}")
-        ```
         """
         from keras_hparams import importance
 
@@ -191,21 +180,16 @@ class SearchResults:
         Args:
             path: str or path of the file to write: its suffix picks the format
                 (`.png`, `.svg` or `.pdf`). Defaults to `None` (no file).
-            kind: str, `"convergence"` (the best score against the trial number),
-                `"learning_curves"` (the objective at each epoch of each trial),
-                `"hyperparameters"` (the score against each hyperparameter),
-                `"partial_dependence"` (the objective predicted by a surrogate model
-                fitted on the trials, as each hyperparameter varies and the others
-                are averaged out, with the model's uncertainty), `"importance"`
-                (see `importance()`), `"contour"` (the predicted objective over
-                the two most important hyperparameters), or `"all"` (all of them
-                in one figure). Defaults to `"all"`.
-            yscale: str, the scale of the objective's axes: `"linear"`, `"log"`, or
-                `"auto"` (log for a positive objective to minimize whose scores
-                span more than a decade, else linear). Either way, the range is
-                set by the bulk of the scores: a far outlier (a diverged trial) is
-                marked at the edge of the panel with its value. Defaults to
-                `"auto"`.
+            kind: str, `"convergence"`, `"learning_curves"` (the objective per
+                epoch of each trial), `"hyperparameters"` (the score against each
+                value), `"partial_dependence"` (a surrogate model's prediction as
+                one hyperparameter varies, with its uncertainty), `"importance"`
+                (see `importance()`), `"contour"` (the prediction over the two most
+                important hyperparameters), or `"all"`. Defaults to `"all"`.
+            yscale: str, `"linear"`, `"log"`, or `"auto"` (the default: log for a
+                positive objective to minimize spanning more than a decade). The
+                range is set by the bulk of the scores; a far outlier (a diverged
+                trial) is marked at the panel's edge with its value.
 
         Returns:
             The `matplotlib.figure.Figure`.

@@ -30,14 +30,12 @@ def draw_dependence(ax, dependence, context, limits) -> None:
         draw_message(ax, title, _no_effect(dependence, context.log))
         return
     x = [position(dimension, v) for v in dependence.values]
+    mean, lower, upper = dependence.objective, dependence.lower, dependence.upper
     if isinstance(dimension, Choice):
         ax.errorbar(
             x,
-            dependence.objective,
-            yerr=[
-                dependence.objective - dependence.lower,
-                dependence.upper - dependence.objective,
-            ],
+            mean,
+            yerr=[mean - lower, upper - mean],
             fmt="o",
             color=BEST,
             ms=8,
@@ -45,20 +43,22 @@ def draw_dependence(ax, dependence, context, limits) -> None:
             label="predicted ± 1 std",
         )
     else:
-        ax.fill_between(
-            x,
-            dependence.lower,
-            dependence.upper,
-            color=BEST,
-            alpha=_BAND,
-            lw=0,
-            label="± 1 std",
-        )
-        ax.plot(x, dependence.objective, "-", color=BEST, lw=2, label="predicted")
-    # Where the trials were: the model is only trustworthy near them.
+        ax.fill_between(x, lower, upper, color=BEST, alpha=_BAND, lw=0, label="± 1 std")
+        ax.plot(x, mean, "-", color=BEST, lw=2, label="predicted")
+    _rug(ax, dimension, context.completed)
+    ax.set_yscale("log" if context.log else "linear")
+    ax.set_ylim(*limits)  # one scale for every panel: a flat effect looks flat
+    plain_ticks(ax.yaxis, context.log)
+    ax.set_ylabel(f"predicted {context.objective.name}")
+    ax.set_title(title, fontsize="medium")
+    format_x(ax, dimension)
+
+
+def _rug(ax, dimension, completed) -> None:
+    """Ticks at the bottom where the trials were: the model knows most there."""
     tried = [
         position(dimension, t.params[dimension.name])
-        for t in context.completed
+        for t in completed
         if dimension.name in t.params
     ]
     ax.plot(
@@ -69,12 +69,6 @@ def draw_dependence(ax, dependence, context, limits) -> None:
         ms=10,
         transform=ax.get_xaxis_transform(),
     )
-    ax.set_yscale("log" if context.log else "linear")
-    ax.set_ylim(*limits)  # one scale for every panel: a flat effect looks flat
-    plain_ticks(ax.yaxis, context.log)
-    ax.set_ylabel(f"predicted {context.objective.name}")
-    ax.set_title(title, fontsize="medium")
-    format_x(ax, dimension)
 
 
 def dependence_limits(dependences, log: bool) -> tuple[float, float]:
@@ -111,41 +105,38 @@ def draw_importance(ax, context) -> None:
 def draw_contour(ax, context, figure) -> None:
     """The predicted objective over the two most important hyperparameters, with
     the trials on top in the same colours."""
-    title = "Predicted objective, two most important hyperparameters"
     reason = contour_unavailable(context)
     if reason:
         draw_message(ax, "Two most important hyperparameters", sentence(reason))
         return
-    first, second = list(context.importance.values)[:2]
-    grid = context.surrogate.interaction(first, second)
-    x_dim, y_dim = grid.dimensions
-    x = [position(x_dim, v) for v in grid.values[0]]
-    y = [position(y_dim, v) for v in grid.values[1]]
-    norm = _norm(context)
-    mesh = ax.pcolormesh(
-        x, y, grid.objective, shading="nearest", norm=norm, cmap=_colormap(context)
+    names = list(context.importance.values)[:2]
+    grid = context.surrogate.interaction(*names)
+    dimensions = grid.dimensions
+    x, y = (
+        [position(d, v) for v in values]
+        for d, values in zip(dimensions, grid.values, strict=True)
     )
-    used = [t for t in context.completed if first in t.params and second in t.params]
-    points = [
-        (position(x_dim, t.params[first]), position(y_dim, t.params[second]))
-        for t in used
-    ]
-    if points:
+    norm, colormap = _norm(context), _colormap(context)
+    mesh = ax.pcolormesh(
+        x, y, grid.objective, shading="nearest", norm=norm, cmap=colormap
+    )
+    used = [t for t in context.completed if all(n in t.params for n in names)]
+    if used:
+        points = [[position(d, t.params[d.name]) for t in used] for d in dimensions]
         scores = np.clip([t.score for t in used], context.axis.low, context.axis.high)
         ax.scatter(
-            *zip(*points, strict=True),
+            *points,
             c=scores,
             norm=norm,
-            cmap=_colormap(context),
+            cmap=colormap,
             edgecolors="white",
             s=40,
             zorder=3,
         )
     best = context.best
-    if first in best.params and second in best.params:
+    if all(n in best.params for n in names):
         ax.plot(
-            position(x_dim, best.params[first]),
-            position(y_dim, best.params[second]),
+            *[position(d, best.params[d.name]) for d in dimensions],
             "*",
             color=BEST,
             mec="black",
@@ -156,9 +147,11 @@ def draw_contour(ax, context, figure) -> None:
         ax.legend(loc="best", fontsize="small")
     bar = figure.colorbar(mesh, ax=ax, label=f"predicted {context.objective.name}")
     plain_ticks(bar.ax.yaxis, context.log)
-    format_x(ax, x_dim, "x")
-    format_x(ax, y_dim, "y")
-    ax.set_title(title, fontsize="medium")
+    format_x(ax, dimensions[0], "x")
+    format_x(ax, dimensions[1], "y")
+    ax.set_title(
+        "Predicted objective, two most important hyperparameters", fontsize="medium"
+    )
 
 
 def contour_unavailable(context) -> ValueError | None:

@@ -77,32 +77,7 @@ def draw_learning_curves(ax, context) -> None:
     scores = [t.score for t in context.completed]
     axis = type(context.axis).fit(late + scores, context.axis.log)
     for trial, curve in curves.values():
-        color, style, marker = _CURVES.get(trial.status, _CURVES[RUNNING])
-        best = trial.id == context.best.id
-        label = f"best (trial {trial.id})" if best else _label(trial.status)
-        epochs = np.arange(len(curve))
-        ax.plot(
-            epochs,
-            curve,
-            style,
-            color=BEST if best else color,
-            lw=2.5 if best else 1.0,
-            alpha=1.0 if best else 0.55,
-            zorder=3 if best else 2,
-            label=label,
-        )
-        if marker:
-            ax.plot(epochs[-1], curve[-1], marker, color=color, ms=7, zorder=3)
-        if best and trial.best_epoch is not None:
-            ax.plot(
-                trial.best_epoch,
-                curve[trial.best_epoch],
-                "*",
-                color=BEST,
-                mec="black",
-                ms=13,
-                zorder=4,
-            )
+        _draw_curve(ax, trial, curve, best=trial.id == context.best.id)
     axis.apply(ax)
     ends = [len(curve) - 1 for _, curve in curves.values()]
     finals = [curve[-1] for _, curve in curves.values()]
@@ -113,6 +88,25 @@ def draw_learning_curves(ax, context) -> None:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     _legend(ax)
+
+
+def _draw_curve(ax, trial, curve: list[float], best: bool) -> None:
+    """One trial's learning curve, styled by its status, ended by a cross if it
+    stopped early; the best trial's best epoch gets a star."""
+    color, style, marker = _CURVES.get(trial.status, _CURVES[RUNNING])
+    label = f"best (trial {trial.id})" if best else _label(trial.status)
+    look = (
+        {"lw": 2.5, "alpha": 1.0, "zorder": 3}
+        if best
+        else {"lw": 1.0, "alpha": 0.55, "zorder": 2}
+    )
+    epochs = np.arange(len(curve))
+    ax.plot(epochs, curve, style, color=BEST if best else color, label=label, **look)
+    if marker:
+        ax.plot(epochs[-1], curve[-1], marker, color=color, ms=7, zorder=3)
+    if best and trial.best_epoch is not None:
+        star = {"color": BEST, "mec": "black", "ms": 13, "zorder": 4}
+        ax.plot(trial.best_epoch, curve[trial.best_epoch], "*", **star)
 
 
 def draw_scores(ax, dimension: Dimension, context, legend: bool) -> None:
