@@ -35,10 +35,11 @@ from keras_hparams.space import (
     SearchSpace,
 )
 from keras_hparams.trial import Trial
+from keras_hparams.trial_callbacks import TrialCallback
 from keras_hparams.tunable import TunableFunction, tunable
 
 if TYPE_CHECKING:
-    from keras_hparams import algorithms, pruners
+    from keras_hparams import algorithms, integrations, pruners
     from keras_hparams.hyperparameters import HyperParameters
     from keras_hparams.tuner import Tuner
     from keras_hparams.wrapper import TunableModel
@@ -51,6 +52,7 @@ _LAZY = {
     "TunableModel": ("keras_hparams.wrapper", "TunableModel"),
     "HyperParameters": ("keras_hparams.hyperparameters", "HyperParameters"),
     "algorithms": ("keras_hparams.algorithms", None),
+    "integrations": ("keras_hparams.integrations", None),
     "pruners": ("keras_hparams.pruners", None),
 }
 
@@ -92,10 +94,12 @@ __all__ = [
     "TooManyFailuresError",
     "UnsupportedSpaceError",
     "Trial",
+    "TrialCallback",
     "TunableFunction",
     "TunableModel",
     "Tuner",
     "algorithms",
+    "integrations",
     "load",
     "pruners",
     "tunable",

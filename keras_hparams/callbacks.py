@@ -14,12 +14,15 @@ import dataclasses
 import math
 import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import keras
 
+from keras_hparams import hparams_domains
 from keras_hparams.checkpoints import trial_folder
 from keras_hparams.objective import Objective
+from keras_hparams.space import Dimension, SearchSpace
 from keras_hparams.trial import Trial
 
 MISSING_TENSORBOARD = (
@@ -30,12 +33,16 @@ MISSING_TENSORBOARD = (
 
 
 def for_trial(
-    callbacks: list[keras.callbacks.Callback], trial: Trial, objective: Objective
+    callbacks: list[keras.callbacks.Callback],
+    trial: Trial,
+    objective: Objective,
+    space: SearchSpace | None = None,
 ) -> list[keras.callbacks.Callback]:
     """Fresh copies of `callbacks` for `trial`, so no state leaks between trials.
 
     A `keras.callbacks.TensorBoard` copy gets `log_dir=<its log_dir>/trial_NNNN`, and
-    an `HParamsLogger` writing into the same folder follows it. Callbacks that write
+    an `HParamsLogger` writing into the same folder follows it (with `space`, the
+    search space, it declares each dimension's domain). Callbacks that write
     files (`ModelCheckpoint`, `CSVLogger`, `BackupAndRestore`) get their own path in a
     `trial_NNNN` folder too (see `per_trial_paths`), so that trials running at once
     never write one file, and one trial never restores another's backup.
@@ -51,7 +58,8 @@ def for_trial(
             warnings.warn(MISSING_TENSORBOARD, UserWarning, stacklevel=2)
             continue
         callback.log_dir = os.path.join(callback.log_dir, trial_folder(trial.id))
-        prepared += [callback, HParamsLogger(callback.log_dir, trial, objective)]
+        logger = HParamsLogger(callback.log_dir, trial, objective, space)
+        prepared += [callback, logger]
     return prepared
 
 
@@ -130,11 +138,22 @@ class HParamsLogger(keras.callbacks.Callback):
     dashboard lists each trial folder of a `log_dir` as one session with its values,
     its score and the metrics Keras's TensorBoard callback logged there.
 
+    Given the search `space`, it also writes the experiment's configuration into
+    the parent of `log_dir` (the `log_dir` that holds every trial folder): each
+    hyperparameter's whole domain (its bounds, every choice, ints as ints), so the
+    dashboard offers values no trial tried yet, and the metrics, the objective
+    first, then those Keras's TensorBoard callback logs (`epoch_<name>` in the
+    `train` and `validation` subfolders). Each trial rewrites it, so it follows a
+    space that grows as conditional hyperparameters appear.
+
     Args:
         log_dir: str, the trial's folder.
         trial: the `Trial`, for its id, values and start time (the runs of one
             trial share it).
         objective: the search's `Objective`.
+        space: the `SearchSpace`, or `None` (the default) to write no experiment
+            configuration: the dashboard then infers the domains from the values
+            tried.
 
     Example:
 
@@ -144,13 +163,23 @@ class HParamsLogger(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, log_dir: str, trial: Trial, objective: Objective) -> None:
+    def __init__(
+        self,
+        log_dir: str,
+        trial: Trial,
+        objective: Objective,
+        space: SearchSpace | None = None,
+    ) -> None:
         super().__init__()
         self.log_dir = log_dir
         self.trial_id = trial_folder(trial.id)
         self.started = trial.started
-        self.values = {name: _value(v) for name, v in trial.params.items()}
+        self.space = space
+        self.values = {
+            name: _value(v, _dimension(space, name)) for name, v in trial.params.items()
+        }
         self.objective = objective
+        self.metric_names: list[str] = []
         self.history: list[dict[str, float]] = []
         self.diverged = False
         self._log: _TrialLog | None = None
@@ -166,6 +195,7 @@ class HParamsLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
+        self.metric_names += [k for k in logs if k not in self.metric_names]
         name = self.objective.name
         value = logs.get(name)
         self.history.append({} if value is None else {name: float(value)})
@@ -197,6 +227,14 @@ class HParamsLogger(keras.callbacks.Callback):
             end = summary.session_end_pb(status).SerializeToString()
             tf.summary.experimental.write_raw_pb(end, step=0)
         log.writer.flush()
+        if self.space is not None:
+            hparams_domains.write_config(
+                Path(self.log_dir).parent,
+                self.space,
+                self.values,
+                self.objective.name,
+                self.metric_names,
+            )
         if self.started is None:  # not a tuner's trial: no other run will follow
             log.close()
 
@@ -238,12 +276,13 @@ class _TrialLog:
 _OPEN_LOGS: dict[str, _TrialLog] = {}
 
 
-def _value(value: Any) -> bool | int | float | str:
-    """A value the HParams summary accepts: bool, int, float or str."""
-    if hasattr(value, "item"):  # numpy scalars
-        value = value.item()
-    if isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return value
-    return str(value)
+def _dimension(space: SearchSpace | None, name: str) -> Dimension | None:
+    return space[name] if space is not None and name in space else None
+
+
+def _value(value: Any, dimension: Dimension | None = None) -> bool | int | float | str:
+    """A value the HParams summary accepts (bool, int, float or str), written as
+    its dimension's domain lists it."""
+    if dimension is not None:
+        return hparams_domains.as_domain_value(dimension, value)
+    return hparams_domains.plain(value)

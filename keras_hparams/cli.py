@@ -2,8 +2,9 @@
 
     keras-hparams show DIR                 the search space and best trials as tables
     keras-hparams best DIR                 the best trial's values as JSON
-    keras-hparams plot DIR --out FILE.png  convergence, scores, partial dependence
+    keras-hparams plot DIR --out FILE.png  plots (.png, .svg or .pdf; --kind, --yscale)
     keras-hparams export DIR OUT           best model: OUT.keras, or a SavedModel folder
+    keras-hparams export-optuna DIR URL    the search as an Optuna study (dashboard)
 
 DIR is a project folder (the one holding `trials.db`), or a folder holding exactly one
 project. `python -m keras_hparams.cli` runs the same command. Only `plot` and `export`
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 
 from keras_hparams import __version__
 from keras_hparams import export as export_lib
-from keras_hparams.plots import KINDS
+from keras_hparams.plots import FORMATS, KINDS, YSCALES
 from keras_hparams.results import LoadedSearch, load
 
 
@@ -49,24 +50,20 @@ def _show(search: LoadedSearch, arguments: argparse.Namespace) -> int:
 
 
 def _best(search: LoadedSearch, arguments: argparse.Namespace) -> int:
-    trial = search.best_trial
-    best = {
-        "trial": trial.id,
-        "objective": search.objective.get_config(),
-        "score": trial.score,
-        "params": trial.params,
-        "epochs": (trial.best_epoch or 0) + 1,
-    }
-    print(json.dumps(best, indent=2))
+    from keras_hparams.report import best_details
+
+    print(json.dumps(best_details(search.best_trial, search.objective), indent=2))
     return 0
 
 
 def _plot(search: LoadedSearch, arguments: argparse.Namespace) -> int:
-    if not arguments.out.lower().endswith(".png"):
+    suffixes = tuple(f".{f}" for f in FORMATS)
+    if not arguments.out.lower().endswith(suffixes):
         raise ValueError(
-            f"plot --out expects a .png file. Received: --out {arguments.out!r}."
+            f"plot --out expects a file ending in {', '.join(suffixes)}. "
+            f"Received: --out {arguments.out!r}."
         )
-    search.plot(arguments.out, kind=arguments.kind)
+    search.plot(arguments.out, kind=arguments.kind, yscale=arguments.yscale)
     print(f"Wrote {arguments.out}")
     return 0
 
@@ -87,6 +84,17 @@ def _export(search: LoadedSearch, arguments: argparse.Namespace) -> int:
     format = export_lib.resolve_format(path, arguments.format)
     details = export_lib.details_path(path, format)
     print(f"Wrote {path} ({format}) and {details}")
+    return 0
+
+
+def _export_optuna(search: LoadedSearch, arguments: argparse.Namespace) -> int:
+    from keras_hparams.integrations.optuna import to_optuna
+
+    study = to_optuna(search, arguments.storage, arguments.study_name)
+    print(
+        f"Wrote {len(study.trials)} trials to the Optuna study "
+        f"{study.study_name!r} in {arguments.storage}"
+    )
     return 0
 
 
@@ -114,10 +122,18 @@ def _parser() -> argparse.ArgumentParser:
         "--trials", type=_positive, default=10, help="how many trials (default: 10)"
     )
     command("best", _best, "Print the best trial's values as JSON.")
-    plot = command("plot", _plot, "Save plots of the search as a PNG file.")
-    plot.add_argument("--out", required=True, metavar="FILE.png", help="PNG to write")
+    plot = command("plot", _plot, "Save plots of the search as a .png/.svg/.pdf.")
+    plot.add_argument(
+        "--out", required=True, metavar="FILE", help="the file; its suffix its format"
+    )
     plot.add_argument(
         "--kind", choices=KINDS, default="all", help="which plot (default: all)"
+    )
+    plot.add_argument(
+        "--yscale",
+        choices=YSCALES,
+        default="auto",
+        help="the objective's scale (default: auto, log for a loss spanning decades)",
     )
     export = command(
         "export",
@@ -141,6 +157,18 @@ def _parser() -> argparse.ArgumentParser:
         help="a module that defines custom layers, losses or metrics of the model "
         "(importable from the current folder, e.g. my_layers or pkg.layers); "
         "may be repeated",
+    )
+    optuna = command(
+        "export-optuna",
+        _export_optuna,
+        "Write the search as a new Optuna study, for optuna-dashboard "
+        '(needs pip install "keras-hparams[optuna]").',
+    )
+    optuna.add_argument(
+        "storage", metavar="STORAGE_URL", help="such as sqlite:///optuna.db"
+    )
+    optuna.add_argument(
+        "--study-name", help="the new study's name (default: the project's folder)"
     )
     return parser
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -66,6 +67,8 @@ class SearchLoop:
         max_trials: int, trials in the project, earlier runs included.
         max_consecutive_failures: int, failed trials in a row that stop the search.
         seed: int or None, seeds the values a trial's build draws.
+        callbacks: `kh.TrialCallback`s, called here, in the driver.
+        search: what the callbacks receive as `search` (the `kh.Tuner`).
     """
 
     project: Project
@@ -76,6 +79,8 @@ class SearchLoop:
     max_trials: int
     max_consecutive_failures: int
     seed: int | None = None
+    callbacks: list[Any] = dataclasses.field(default_factory=list)
+    search: Any = None
     running: dict[int, Trial] = dataclasses.field(default_factory=dict)
     """The trials submitted and not yet recorded, by id."""
     proposed: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -89,6 +94,7 @@ class SearchLoop:
         """Runs the search; trials still running when it stops (an error, Ctrl-C)
         are recorded as interrupted, so that a resumed search reruns them."""
         exhausted = False
+        self._call("on_search_begin")
         try:
             self.executor.start(self.job, self._built)  # workers start meanwhile
             if self.executor.slots > 1 and not self.project.trials():
@@ -107,9 +113,11 @@ class SearchLoop:
                     self._take(outcome)
         except BaseException as error:
             self._interrupt(error)
+            self._call_after_error("on_search_end", error)
             raise
         finally:
             self.executor.shutdown()
+        self._call("on_search_end")
         self._print_best()
         self._check_something_completed()
 
@@ -195,9 +203,29 @@ class SearchLoop:
             self._add_dimension(dimension)
         self.project.write(trial)
         self.progress.trial_started(trial)
+        self._call("on_trial_begin", trial)
 
     def _add_dimension(self, dimension: Dimension) -> None:
         self.project.add_dimension(dimension, self.algorithm.check_space)
+
+    # -- the user's trial callbacks ------------------------------------------------
+    def _call(self, hook: str, *trial: Trial) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self.search, *trial)
+
+    def _call_after_error(self, hook: str, error: BaseException) -> None:
+        """Calls `hook` while `error` stops the search: a callback that fails then
+        is reported as a warning, so that `error` is the one raised."""
+        for callback in self.callbacks:
+            try:
+                getattr(callback, hook)(self.search)
+            except Exception as failure:  # noqa: BLE001 - the search's error wins
+                warnings.warn(
+                    f"{type(callback).__name__}.{hook} failed while the search "
+                    f"stopped ({type(error).__name__}): {failure!r}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
     # -- recording --------------------------------------------------------------
     def _take(self, outcome: Outcome) -> None:
@@ -213,7 +241,10 @@ class SearchLoop:
         if outcome.repeat_of is not None:
             self._learn_repeat(proposed, outcome)
             return
+        if not self.executor.builds_here:  # its values are known from now on
+            self._call("on_trial_begin", trial)
         self.project.finish(trial, outcome.best_model)
+        self._call("on_trial_end", trial)
         self.progress.trial_ended(
             trial,
             self.project.best(),

@@ -6,6 +6,7 @@ console command `keras-hparams show` prints `summary_text`.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,10 +14,16 @@ from keras_hparams.progress import format_seconds, format_value
 from keras_hparams.space import Boolean, Choice, Dimension, Fixed, SearchSpace
 from keras_hparams.trial import COMPLETED, STATUSES, Trial
 
-# The columns of every row, around the hyperparameters (which go between "score"
-# and "epochs").
-LEADING_COLUMNS = ("id", "status", "score")
-TRAILING_COLUMNS = ("epochs", "seconds")
+# The bookkeeping columns of every row, after the score, values and metrics.
+BOOKKEEPING_COLUMNS = (
+    "best_epoch",
+    "epochs_trained",
+    "started",
+    "ended",
+    "seconds",
+    "error",
+)
+DEFAULT_PREFIX = "hp_"
 _DIRECTIONS = {"min": "minimized", "max": "maximized"}
 
 
@@ -28,27 +35,109 @@ def parameter_names(space: SearchSpace, trials: Sequence[Trial]) -> list[str]:
     return list(names)
 
 
-def rows(space: SearchSpace, trials: Sequence[Trial]) -> list[dict[str, Any]]:
-    """One dict per trial: id, status, score, each hyperparameter, epochs, seconds.
+def metric_names(trials: Sequence[Trial], objective_name: str) -> list[str]:
+    """Every metric Keras reported in `trials`, in first-seen order, but the
+    objective."""
+    names: dict[str, None] = {}
+    for trial in trials:
+        for logs in trial.history:
+            names.update(dict.fromkeys(logs))
+    names.pop(objective_name, None)
+    return list(names)
 
-    A hyperparameter a trial did not use (a conditional one) is `None`. A
-    hyperparameter whose name is also a fixed column is keyed `"param:<name>"`.
+
+def rows(
+    space: SearchSpace,
+    trials: Sequence[Trial],
+    objective_name: str,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+) -> list[dict[str, Any]]:
+    """One dict per trial, in the order of `columns`.
+
+    The objective's column is named after its metric and holds the trial's score.
+    Other metrics are those of the trial's best epoch. A hyperparameter a trial did
+    not use (a conditional one), a metric of a trial without a best epoch, and a time
+    not known yet are `None`. `best_epoch` is 0-based, as `Trial.best_epoch` and
+    Keras's `EarlyStopping.best_epoch`; `started` and `ended` are timezone-aware
+    datetimes, `seconds` their difference.
+
+    Raises:
+        TypeError: `prefix` is not a string.
+        ValueError: a column name would be used twice.
     """
+    columns = column_names(space, trials, objective_name, prefix=prefix)
     names = parameter_names(space, trials)
-    fixed = set(LEADING_COLUMNS + TRAILING_COLUMNS)
+    metrics = metric_names(trials, objective_name)
     table = []
     for trial in trials:
+        best = _best_logs(trial)
         row: dict[str, Any] = {
             "id": trial.id,
             "status": trial.status,
-            "score": trial.score,
+            objective_name: trial.score,
         }
-        for name in names:
-            row[f"param:{name}" if name in fixed else name] = trial.params.get(name)
-        row["epochs"] = len(trial.history)
-        row["seconds"] = trial.seconds
-        table.append(row)
+        row.update({prefix + name: trial.params.get(name) for name in names})
+        row.update({name: best.get(name) for name in metrics})
+        row.update(
+            best_epoch=trial.best_epoch,
+            epochs_trained=len(trial.history),
+            started=_datetime(trial.started),
+            ended=_datetime(trial.ended),
+            seconds=trial.seconds,
+            error=trial.error,
+        )
+        table.append({column: row[column] for column in columns})
     return table
+
+
+def column_names(
+    space: SearchSpace,
+    trials: Sequence[Trial],
+    objective_name: str,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+) -> list[str]:
+    """The columns of `rows`: id, status, the objective, each hyperparameter
+    (`prefix` + name), each other metric, then `BOOKKEEPING_COLUMNS`."""
+    if not isinstance(prefix, str):
+        raise TypeError(
+            "results(prefix=...) expects a string put before each hyperparameter's "
+            f'name, such as "{DEFAULT_PREFIX}" or "". Received: prefix={prefix!r}.'
+        )
+    groups = {
+        "bookkeeping": ["id", "status", objective_name, *BOOKKEEPING_COLUMNS],
+        "hyperparameter": [prefix + n for n in parameter_names(space, trials)],
+        "metric": metric_names(trials, objective_name),
+    }
+    seen: dict[str, str] = {}
+    for group, names in groups.items():
+        for name in names:
+            if name in seen:
+                raise ValueError(
+                    f"results(prefix={prefix!r}) would name two columns {name!r}: "
+                    f"a {seen[name]} column and a {group} column. Pass a prefix "
+                    f'for the hyperparameters, such as prefix="{DEFAULT_PREFIX}".'
+                )
+            seen[name] = group
+    head, tail = groups["bookkeeping"][:3], groups["bookkeeping"][3:]
+    return head + groups["hyperparameter"] + groups["metric"] + tail
+
+
+def best_details(trial: Trial, objective: Any) -> dict[str, Any]:
+    """What `keras-hparams best` prints and `export()` writes beside the model.
+
+    `best_epoch` is 0-based (the index in the trial's history, as
+    `Trial.best_epoch`); `epochs_trained` is how many epochs the trial trained.
+    """
+    return {
+        "trial": trial.id,
+        "objective": objective.get_config(),
+        "score": trial.score,
+        "params": trial.params,
+        "best_epoch": trial.best_epoch,
+        "epochs_trained": len(trial.history),
+    }
 
 
 def as_frame(table: list[dict[str, Any]]) -> Any:
@@ -183,3 +272,15 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     return format_value(value)
+
+
+def _best_logs(trial: Trial) -> dict[str, float]:
+    if trial.best_epoch is None or trial.best_epoch >= len(trial.history):
+        return {}
+    return trial.history[trial.best_epoch]
+
+
+def _datetime(seconds: float | None) -> datetime.datetime | None:
+    if seconds is None:
+        return None
+    return datetime.datetime.fromtimestamp(seconds).astimezone()

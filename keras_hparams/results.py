@@ -101,20 +101,57 @@ class SearchResults:
         return self.objective.ranked(self.trials if trials is None else trials)
 
     # -- tables ---------------------------------------------------------------
-    def results(self, *, as_frame: bool = False) -> Any:
-        """One row per trial, by id: id, status, score, each value, epochs, seconds.
+    def results(self, *, as_frame: bool = False, prefix: str = "hp_") -> Any:
+        """One row per trial, by id.
 
-        A hyperparameter that a trial did not use (a conditional one) is `None`.
+        Columns: `id`, `status`, the objective (named after its metric, the trial's
+        score), each hyperparameter as `prefix` + its name, the other metrics at the
+        trial's best epoch, then `best_epoch` (0-based, as `Trial.best_epoch`),
+        `epochs_trained`, `started` and `ended` (timezone-aware datetimes),
+        `seconds` and `error`. A hyperparameter that a trial did not use (a
+        conditional one) is `None`. The prefix keeps a tuned `epochs` apart from
+        the bookkeeping columns.
 
         Args:
             as_frame: bool, `True` returns a pandas DataFrame indexed by trial id
                 (needs pandas). Defaults to `False`: a list of dicts.
+            prefix: str, put before each hyperparameter's name. Defaults to
+                `"hp_"`; `""` keeps the bare names, unless one would be used twice.
 
         Returns:
             A list of dicts, or a `pandas.DataFrame`.
+
+        Example:
+
+        ```python
+        frame = tuner.results(as_frame=True)
+        frame.sort_values("val_loss")[["val_loss", "hp_lr", "best_epoch"]]
+        ```
         """
-        table = report.rows(self.space, self.trials)
+        table = report.rows(self.space, self.trials, self.objective.name, prefix=prefix)
         return report.as_frame(table) if as_frame else table
+
+    def importance(self, *, seed: int = 0) -> Any:
+        """How much each hyperparameter matters to the objective, most first.
+
+        A random forest learns the score from the values of the completed trials;
+        a hyperparameter's share is how much the forest's fit drops when its values
+        are shuffled (scikit-learn's permutation importance). See
+        `keras_hparams.importance`.
+
+        Args:
+            seed: int, for the forest and the shuffles. Defaults to `0`.
+
+        Returns:
+            An `Importance`: `.values` (name -> share, summing to 1, most important
+            first), `.spread` and `.method` (a sentence naming how). `print()` it.
+
+        Raises:
+            ValueError: too few completed trials, or no hyperparameter that varies.
+        """
+        from keras_hparams import importance
+
+        return importance.importance(self.space, self.trials, self.objective, seed=seed)
 
     def summary(self, num_trials: int = 10) -> None:
         """Prints the search: its objective, search space and best trials as tables.
@@ -125,26 +162,49 @@ class SearchResults:
         print(report.summary_text(self, num_trials))
 
     # -- plots ----------------------------------------------------------------
-    def plot(self, path: str | os.PathLike | None = None, *, kind: str = "all") -> Any:
-        """Plots the search, and saves the figure as a PNG file if `path` is given.
+    def plot(
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        kind: str = "all",
+        yscale: str = "auto",
+    ) -> Any:
+        """Plots the search, and saves the figure if `path` is given.
 
-        Needs matplotlib (`pip install "keras-hparams[plot]"`).
+        Needs matplotlib (`pip install "keras-hparams[plot]"`). In a notebook the
+        returned figure displays itself.
 
         Args:
-            path: str or path of the PNG file to write. Defaults to `None` (no file).
-            kind: str, `"convergence"` (the best score against the trial number),
-                `"hyperparameters"` (the score against each hyperparameter),
-                `"partial_dependence"` (the objective predicted by a surrogate model
-                fitted on the trials, as each hyperparameter varies and the others
-                are averaged out), or `"all"` (the three in one figure). Defaults to
-                `"all"`.
+            path: str or path of the file to write: its suffix picks the format
+                (`.png`, `.svg` or `.pdf`). Defaults to `None` (no file).
+            kind: str, `"convergence"`, `"learning_curves"` (the objective per
+                epoch of each trial), `"hyperparameters"` (the score against each
+                value), `"partial_dependence"` (a surrogate model's prediction as
+                one hyperparameter varies, with its uncertainty), `"importance"`
+                (see `importance()`), `"contour"` (the prediction over the two most
+                important hyperparameters), or `"all"`. Defaults to `"all"`.
+            yscale: str, `"linear"`, `"log"`, or `"auto"` (the default: log for a
+                positive objective to minimize spanning more than a decade). The
+                range is set by the bulk of the scores; a far outlier (a diverged
+                trial) is marked at the panel's edge with its value.
 
         Returns:
             The `matplotlib.figure.Figure`.
         """
         from keras_hparams import plots
 
-        return plots.plot(self, kind=kind, path=path)
+        return plots.plot(self, kind=kind, path=path, yscale=yscale)
+
+    # -- display --------------------------------------------------------------
+    def __repr__(self) -> str:
+        from keras_hparams import display
+
+        return display.text(self)
+
+    def _repr_html_(self) -> str:
+        from keras_hparams import display
+
+        return display.html(self)
 
     # -- export ---------------------------------------------------------------
     def export(
@@ -158,7 +218,9 @@ class SearchResults:
         """Writes the best model in a form that plain Keras or TF Serving loads.
 
         The best values are written beside it as `<name>.params.json` (trial,
-        objective, score, values, epochs), so the choice can be reproduced.
+        objective, score, values, `best_epoch` (0-based) and `epochs_trained` of
+        the trial, and `model_epochs`, the epochs the exported model was trained
+        for), so the choice can be reproduced.
 
         Args:
             path: str or path: a file ending in `.keras`, or a folder for a
@@ -205,12 +267,9 @@ class SearchResults:
             model, epochs = self.best_model(), (trial.best_epoch or 0) + 1
         export_lib.save(model, path, format)
         details = {
-            "trial": trial.id,
-            "objective": self.objective.get_config(),
-            "score": trial.score,
-            "params": trial.params,
-            "epochs": epochs,
+            **report.best_details(trial, self.objective),
             "retrained": bool(retrain),
+            "model_epochs": epochs,
             "format": format,
         }
         export_lib.write_details(path, format, details)
@@ -292,9 +351,6 @@ class LoadedSearch(SearchResults):
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return f"<LoadedSearch {self.project_directory}>"
 
 
 def find_project(directory: str | os.PathLike, project_name: str | None = None) -> Path:

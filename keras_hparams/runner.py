@@ -143,6 +143,7 @@ def _training(job: Job, task: Task, project: Path | None) -> Training:
         save_every=job.save_every if project else None,
         resume=checkpoints.load_progress(project, task.trial.id) if project else None,
         fit=getattr(job.builder, "fit_model", None),
+        space=SearchSpace.from_config(task.space),
     )
 
 

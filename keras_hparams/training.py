@@ -23,6 +23,7 @@ from keras_hparams.errors import FailedTrialError
 from keras_hparams.fit_arguments import FitPlan
 from keras_hparams.objective import Objective
 from keras_hparams.recorder import TrialRecorder
+from keras_hparams.space import SearchSpace
 from keras_hparams.trial import COMPLETED, PRUNED, TIMED_OUT, Trial
 
 
@@ -55,6 +56,7 @@ class Training:
         resume: the saved progress to continue from (checkpoints.load_progress).
         fit: None, or `fit(model, *args, **kwargs)` to call instead of `model.fit`
             (a KerasTuner-style `HyperModel.fit`).
+        space: the search space, for the TensorBoard HParams domains.
     """
 
     objective: Objective
@@ -64,6 +66,7 @@ class Training:
     save_every: float | None = None
     resume: dict[str, Any] | None = None
     fit: Callable[..., Any] | None = None
+    space: SearchSpace | None = None
 
     def run(
         self,
@@ -99,7 +102,9 @@ class Training:
             extra_callbacks = [recorder, interrupts.SafePoint()]
             if deadline is not None:
                 extra_callbacks.append(Deadline(deadline))
-            callbacks = trial_callbacks(plan.callbacks, trial, self.objective)
+            callbacks = trial_callbacks(
+                plan.callbacks, trial, self.objective, self.space
+            )
             fit = model.fit if self.fit is None else partial(self.fit, model)
             fit(*args, **kwargs, callbacks=callbacks + extra_callbacks)
             if recorder.diverged:

@@ -24,6 +24,7 @@ from keras_hparams.project import Project
 from keras_hparams.results import SearchResults
 from keras_hparams.runner import Job
 from keras_hparams.space import SearchSpace
+from keras_hparams.trial_callbacks import TrialCallback
 from keras_hparams.tunable import BuildContext, as_builder
 
 
@@ -87,6 +88,9 @@ class Tuner(SearchResults):
             `executor="processes"`.
         worker_resources: dict such as `{"GPU": 1}`: the Dask resources each trial
             asks for (workers started with `--resources "GPU=1"`).
+        trial_callbacks: list of `kh.TrialCallback`, called in this process as the
+            search and each trial begin and end (for trackers such as
+            `kh.integrations.MLflowCallback`).
 
     Example:
 
@@ -123,6 +127,7 @@ class Tuner(SearchResults):
         n_workers: int | None = None,
         devices: list[str] | None = None,
         worker_resources: dict[str, float] | None = None,
+        trial_callbacks: list[TrialCallback] | None = None,
     ) -> None:
         _check_not_bootstrapping()
         self.builder = as_builder(hypermodel)
@@ -163,6 +168,7 @@ class Tuner(SearchResults):
         self.trial_timeout = trial_timeout
         self.save_progress_every = save_progress_every
         self.verbose = verbose
+        self.trial_callbacks = _check_trial_callbacks(trial_callbacks)
         self.project_directory = Path(directory) / project_name
         self._project = Project(
             self.project_directory,
@@ -249,6 +255,8 @@ class Tuner(SearchResults):
                 max_trials=self.max_trials,
                 max_consecutive_failures=self.max_consecutive_failures,
                 seed=self.seed,
+                callbacks=self.trial_callbacks,
+                search=self,
             ).run()
 
     def _job(self, plan: fit_arguments.FitPlan) -> Job:
@@ -294,6 +302,22 @@ def _check_not_bootstrapping() -> None:
             '`if __name__ == "__main__":` (see the multiprocessing guide, '
             '"Safe importing of main module").'
         )
+
+
+def _check_trial_callbacks(callbacks: Any) -> list[TrialCallback]:
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, TrialCallback):
+        callbacks = [callbacks]
+    if not isinstance(callbacks, (list, tuple)) or not all(
+        isinstance(c, TrialCallback) for c in callbacks
+    ):
+        raise TypeError(
+            "Tuner(trial_callbacks=...) expects a list of kh.TrialCallback instances "
+            "(such as kh.integrations.MLflowCallback()); Keras callbacks go to "
+            f"search(callbacks=...). Received: {callbacks!r}."
+        )
+    return list(callbacks)
 
 
 def _check_cv(cv: Any, objective: Objective) -> None:

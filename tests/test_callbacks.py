@@ -3,6 +3,7 @@ import sys
 import keras
 import pytest
 
+import keras_hparams as kh
 from keras_hparams.callbacks import HParamsLogger, for_trial, per_trial_paths
 from keras_hparams.objective import Objective
 from keras_hparams.trial import Trial
@@ -223,3 +224,82 @@ def test_callbacks_that_write_files_get_a_path_per_trial(tmp_path):
         f"BackupAndRestore(backup_dir={callbacks[2].backup_dir!r}) writes each "
         f"trial's files to {tmp_path / 'backup' / 'trial_NNNN'}",
     ]
+
+
+def read_experiment(folder):
+    events = read_events(folder)
+    content = events.SummaryMetadata(metadata.EXPERIMENT_TAG).plugin_data.content
+    return metadata.parse_experiment_plugin_data(content)
+
+
+def domain_of(info):
+    if info.HasField("domain_interval"):
+        return (info.domain_interval.min_value, info.domain_interval.max_value)
+    return [getattr(v, v.WhichOneof("kind")) for v in info.domain_discrete.values]
+
+
+def test_with_the_space_the_dashboard_knows_every_domain_and_the_objective_first(
+    tmp_path,
+):
+    x, y = digits_200()
+    space = kh.SearchSpace(
+        [
+            kh.Int("units", 4, 16, step=4),
+            kh.Int("layers", 1, 300),
+            kh.Float("lr", 1e-3, 1e-1, log=True),
+            kh.Float("dropout", 0.0, 0.4, step=0.2),
+            kh.Choice("act", ["relu", "tanh", "gelu"]),
+            kh.Choice("mixed", [1, None]),
+            kh.Boolean("bn"),
+            kh.Fixed("seed", 3),
+        ]
+    )
+    values = {"units": 8, "layers": 2, "lr": 0.01, "dropout": 0.2, "act": "tanh",
+              "mixed": None, "bn": True, "seed": 3, "batch_size": 16}  # fmt: skip
+    for trial_id in (1, 2):
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        logger = HParamsLogger(
+            str(tmp_path / "logs" / f"trial_{trial_id:04d}"),
+            Trial(trial_id, values, started=float(trial_id)),
+            Objective("val_loss", "min"),
+            space=space,
+        )
+        model.fit(x, y, epochs=1, validation_split=0.25, verbose=0,
+                  callbacks=[logger])  # fmt: skip
+    assert len(list((tmp_path / "logs").glob("events.out.tfevents.*"))) == 1
+    experiment = read_experiment(tmp_path / "logs")
+    infos = {info.name: info for info in experiment.hparam_infos}
+    assert list(infos) == [*space.names, "batch_size"]
+    assert domain_of(infos["units"]) == [4, 8, 12, 16]
+    assert domain_of(infos["layers"]) == (1, 300)  # too many to list
+    assert domain_of(infos["lr"]) == pytest.approx((1e-3, 1e-1))
+    assert domain_of(infos["dropout"]) == pytest.approx([0.0, 0.2, 0.4])
+    assert domain_of(infos["act"]) == ["gelu", "relu", "tanh"]  # tanh alone tried
+    assert domain_of(infos["mixed"]) == ["1", "None"]  # one type, as TB needs
+    assert domain_of(infos["bn"]) == [False, True]
+    assert domain_of(infos["seed"]) == [3]
+    assert infos["units"].type == api_pb2.DATA_TYPE_FLOAT64  # numbers, listed as ints
+    assert not infos["batch_size"].HasField("domain_discrete")
+    metrics = [(m.name.group, m.name.tag) for m in experiment.metric_infos]
+    assert metrics == [
+        ("", "val_loss"),
+        ("train", "epoch_accuracy"),
+        ("train", "epoch_loss"),
+        ("validation", "epoch_accuracy"),
+        ("validation", "epoch_loss"),
+    ]
+    # The session's values are those of the domains, so the dashboard matches them.
+    start = metadata.parse_session_start_info_plugin_data(
+        read_events(tmp_path / "logs" / "trial_0002")
+        .SummaryMetadata(metadata.SESSION_START_INFO_TAG)
+        .plugin_data.content
+    )
+    logged = {n: getattr(v, v.WhichOneof("kind")) for n, v in start.hparams.items()}
+    assert logged["mixed"] == "None"
+    assert logged["units"] == 8 and logged["act"] == "tanh"
+
+
+def test_without_the_space_no_experiment_configuration_is_written(tuner):
+    logs = tuner.project_directory.parent / "logs"
+    assert not list(logs.glob("events.out.tfevents.*"))  # only the trial folders

@@ -70,7 +70,8 @@ def test_best_prints_the_best_values_as_json(runs, root):
         "objective": {"name": "val_accuracy", "direction": "max"},
         "score": trial.score,
         "params": trial.params,
-        "epochs": trial.best_epoch + 1,
+        "best_epoch": trial.best_epoch,
+        "epochs_trained": len(trial.history),
     }
 
 
@@ -128,7 +129,13 @@ def test_errors_in_process(root, tmp_path, capsys):
     assert main(["best", str(tmp_path / "a")]) == 1
     assert "No completed trial in" in capsys.readouterr().err
     assert main(["plot", str(root), "--out", str(tmp_path / "x.jpg")]) == 1
-    assert "plot --out expects a .png file. Received: --out '" in (
+    assert (
+        "plot --out expects a file ending in .png, .svg, .pdf. Received: --out '"
+        in (capsys.readouterr().err)
+    )
+    assert main(["plot", str(root), "--out", str(tmp_path / "x.svg"),
+                 "--kind", "partial_dependence"]) == 1  # fmt: skip
+    assert "Partial dependence needs at least 7 completed trials" in (
         capsys.readouterr().err
     )
     assert main(["export", str(root), str(tmp_path / "m.h5")]) == 1
@@ -138,6 +145,19 @@ def test_errors_in_process(root, tmp_path, capsys):
             main(argv)
         assert exit.value.code == 2
     assert "expected a positive integer. Received: '0'" in capsys.readouterr().err
+
+
+def test_plot_writes_svg_and_pdf_of_each_kind_and_scale(root, tmp_path, capsys):
+    # In process: the console path is the one tested with the PNG above.
+    for argv in (
+        ["--out", str(tmp_path / "curves.svg"), "--kind", "learning_curves"],
+        ["--out", str(tmp_path / "log.pdf"), "--kind", "convergence",
+         "--yscale", "log"],
+    ):  # fmt: skip
+        assert main(["plot", str(root), *argv]) == 0
+        assert capsys.readouterr().out.strip() == f"Wrote {argv[1]}"
+    assert "<svg" in (tmp_path / "curves.svg").read_text()
+    assert (tmp_path / "log.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 def test_show_limits_the_trials_listed(root, capsys):

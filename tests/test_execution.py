@@ -22,6 +22,7 @@ from keras_hparams.progress import format_params
 from keras_hparams.runner import Job, Task
 from keras_hparams.trial import COMPLETED, FAILED, INTERRUPTED, Trial
 from tests.conftest import make_builder
+from tests.test_trial_callbacks import Events
 
 pytestmark = pytest.mark.slow
 
@@ -57,6 +58,7 @@ def _ids_and_statuses(tuner):
 
 def test_two_worker_processes_record_each_trial_once(tmp_path, digits, capsys):
     x, y = digits
+    events = Events()  # trial callbacks run here, in the driver
     tuner = kh.Tuner(
         make_builder(),  # a closure: it travels by value (cloudpickle)
         "val_accuracy",
@@ -66,6 +68,7 @@ def test_two_worker_processes_record_each_trial_once(tmp_path, digits, capsys):
         executor="processes",
         n_workers=2,
         verbose=1,
+        trial_callbacks=[events],
     )
     # Callbacks with one file path: two trials at once must not write one file.
     saving = [
@@ -83,6 +86,12 @@ def test_two_worker_processes_record_each_trial_once(tmp_path, digits, capsys):
     )
 
     assert _ids_and_statuses(tuner) == [(i, COMPLETED) for i in range(1, 7)]
+    assert events.events[0] == ("search_begin",)
+    assert events.events[-1] == ("search_end", 6)
+    for trial in tuner.trials:
+        begin, end = [e for e in events.events[1:-1] if e[1] == trial.id]
+        assert begin[:2] == ("begin", trial.id) and begin[3] == trial.params
+        assert end == ("end", trial.id, "completed", "completed")
     for trial in tuner.trials:
         folder = f"trial_{trial.id:04d}"
         assert (tmp_path / "ckpt" / folder / "best.h5").is_file()

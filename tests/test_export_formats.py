@@ -89,8 +89,10 @@ def test_export_writes_the_best_values_beside_the_model(root, tuner, tmp_path):
             "objective": {"name": "val_accuracy", "direction": "max"},
             "score": pytest.approx(trial.score),
             "params": trial.params,
-            "epochs": trial.best_epoch + 1,
+            "best_epoch": trial.best_epoch,
+            "epochs_trained": len(trial.history),
             "retrained": False,
+            "model_epochs": trial.best_epoch + 1,
             "format": format,
         }
     # The values reproduce the model: the builder builds it from them.
@@ -112,7 +114,7 @@ def test_retrain_uses_the_best_values_and_epochs_unless_told_otherwise(tuner, tm
     assert settings.settings["steps"] == -(-len(x) // batch_size)  # all the rows
     details = json.loads((tmp_path / "a.params.json").read_text())
     assert details["retrained"] is True
-    assert details["epochs"] == trial.best_epoch + 1
+    assert details["model_epochs"] == trial.best_epoch + 1
 
     tuner.export(
         tmp_path / "b.keras",
@@ -125,7 +127,7 @@ def test_retrain_uses_the_best_values_and_epochs_unless_told_otherwise(tuner, tm
         callbacks=[settings],
     )
     assert (settings.settings["epochs"], settings.settings["steps"]) == (3, 4)
-    assert json.loads((tmp_path / "b.params.json").read_text())["epochs"] == 3
+    assert json.loads((tmp_path / "b.params.json").read_text())["model_epochs"] == 3
     model = keras.models.load_model(tmp_path / "b.keras")
     assert model.count_params() == tuner.best_model().count_params()
 

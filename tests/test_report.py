@@ -1,3 +1,5 @@
+import datetime
+
 import pytest
 
 import keras_hparams as kh
@@ -21,35 +23,89 @@ SPACE = kh.SearchSpace(
 
 def trials():
     values = {"layers": 1, "units_0": 64, "lr": 0.001, "act": "relu", "bn": True}
+    history = [{"loss": 0.9, "val_loss": 0.6}, {"loss": 0.7, "val_loss": 0.52}]
     return [
-        Trial(1, values, COMPLETED, 0.52, best_epoch=1, history=[{}, {}], started=10.0,
-              ended=12.5),
+        Trial(1, values, COMPLETED, 0.52, best_epoch=1, history=history,
+              started=10.0, ended=12.5),
         Trial(2, {**values, "layers": 2, "units_1": 128, "lr": 0.01234567},
-              COMPLETED, 0.31, best_epoch=0, history=[{}], started=13.0, ended=14.0),
+              COMPLETED, 0.31, best_epoch=0,
+              history=[{"loss": 0.4, "val_loss": 0.31, "val_auc": 0.8}],
+              started=13.0, ended=14.0),
         Trial(3, {**values, "act": "tanh"}, FAILED, error="boom", started=15.0,
               ended=15.5),
         Trial(4, {**values, "lr": 0.05}, RUNNING, started=16.0),
     ]  # fmt: skip
 
 
-def test_rows_hold_every_trial_with_none_for_values_it_did_not_use():
-    rows = report.rows(SPACE, trials())
+def test_rows_hold_every_trial_with_none_for_what_it_does_not_have():
+    rows = report.rows(SPACE, trials(), "val_loss")
     assert list(rows[0]) == [
-        "id", "status", "score", "layers", "units_0", "lr", "act", "bn", "seed",
-        "units_1", "epochs", "seconds",
+        "id", "status", "val_loss", "hp_layers", "hp_units_0", "hp_lr", "hp_act",
+        "hp_bn", "hp_seed", "hp_units_1", "loss", "val_auc", "best_epoch",
+        "epochs_trained", "started", "ended", "seconds", "error",
     ]  # fmt: skip
-    assert rows[0]["units_1"] is None and rows[1]["units_1"] == 128
-    assert rows[0]["seconds"] == 2.5 and rows[0]["epochs"] == 2
-    assert rows[3]["status"] == RUNNING
-    assert rows[3]["score"] is None and rows[3]["seconds"] is None
+    first, second, failed, running = rows
+    assert first["val_loss"] == 0.52 and first["best_epoch"] == 1
+    assert first["hp_units_1"] is None and second["hp_units_1"] == 128
+    # The other metrics are those of the best epoch.
+    assert first["loss"] == 0.7 and first["val_auc"] is None
+    assert second["loss"] == 0.4 and second["val_auc"] == 0.8
+    assert first["seconds"] == 2.5 and first["epochs_trained"] == 2
+    assert first["started"] == datetime.datetime.fromtimestamp(10.0).astimezone()
+    assert first["ended"] - first["started"] == datetime.timedelta(seconds=2.5)
+    assert first["started"].tzinfo is not None
+    assert failed["error"] == "boom" and failed["val_loss"] is None
+    assert failed["loss"] is None and failed["best_epoch"] is None
+    assert running["status"] == RUNNING and running["ended"] is None
+    assert running["val_loss"] is None and running["seconds"] is None
 
 
-def test_a_hyperparameter_named_like_a_column_keeps_both():
-    space = kh.SearchSpace([kh.Int("epochs", 1, 5), kh.Float("score", 0.0, 1.0)])
-    trial = Trial(1, {"epochs": 3, "score": 0.5}, COMPLETED, 0.9, history=[{}])
-    (row,) = report.rows(space, [trial])
-    assert row["epochs"] == 1 and row["param:epochs"] == 3
-    assert row["score"] == 0.9 and row["param:score"] == 0.5
+def test_a_tuned_epochs_never_meets_a_bookkeeping_column():
+    space = kh.SearchSpace([kh.Int("epochs", 1, 5), kh.Float("seconds", 0.0, 1.0)])
+    trial = Trial(1, {"epochs": 3, "seconds": 0.5}, COMPLETED, 0.9, 0,
+                  history=[{"val_loss": 0.9}])  # fmt: skip
+    (row,) = report.rows(space, [trial], "val_loss")
+    assert row["epochs_trained"] == 1 and row["hp_epochs"] == 3
+    assert row["seconds"] is None and row["hp_seconds"] == 0.5
+
+
+def test_the_prefix_can_go_unless_two_columns_would_share_a_name():
+    space = kh.SearchSpace([kh.Int("units", 1, 5), kh.Int("epochs", 1, 5)])
+    trial = Trial(1, {"units": 2}, COMPLETED, 0.9, 0, [{"val_loss": 0.9, "loss": 1}])
+    (row,) = report.rows(space, [trial], "val_loss", prefix="param.")
+    assert row["param.units"] == 2 and row["param.epochs"] is None
+    (row,) = report.rows(space, [trial], "val_loss", prefix="")
+    assert row["units"] == 2 and row["epochs"] is None
+    for name, groups in (
+        ("seconds", "a bookkeeping column and a hyperparameter column"),
+        ("loss", "a hyperparameter column and a metric column"),
+    ):
+        clashing = kh.SearchSpace([kh.Float(name, 0.0, 1.0)])
+        with pytest.raises(
+            ValueError,
+            match=rf"results\(prefix=''\) would name two columns '{name}': {groups}\. "
+            r'Pass a prefix for the hyperparameters, such as prefix="hp_"\.',
+        ):
+            report.rows(clashing, [trial], "val_loss", prefix="")
+    with pytest.raises(
+        TypeError,
+        match=r"results\(prefix=\.\.\.\) expects a string put before each "
+        r"hyperparameter's name, .* Received: prefix=None\.",
+    ):
+        report.rows(space, [trial], "val_loss", prefix=None)
+
+
+def test_best_details_name_the_best_epoch_and_the_epochs_trained():
+    trial = trials()[0]
+    details = report.best_details(trial, kh.Objective("val_loss", "min"))
+    assert details == {
+        "trial": 1,
+        "objective": {"name": "val_loss", "direction": "min"},
+        "score": 0.52,
+        "params": trial.params,
+        "best_epoch": 1,
+        "epochs_trained": 2,
+    }
 
 
 def test_tables_align_numbers_right_and_text_left():

@@ -76,32 +76,45 @@ def tuner(root):
     return make_tuner(root)
 
 
-def test_results_has_one_row_per_trial_with_values_epochs_and_seconds(tuner):
+def test_results_has_one_row_per_trial_with_values_metrics_and_times(tuner):
     rows = tuner.results()
     trials = tuner.trials
     assert [row["id"] for row in rows] == [t.id for t in trials]
     assert len(rows) == MAX_TRIALS
     names = ["batch_size", "layers", "units_0", "act", "lr"]
     for row, trial in zip(rows, trials, strict=True):
-        assert list(row)[:3] == ["id", "status", "score"]
-        assert list(row)[-2:] == ["epochs", "seconds"]
-        assert set(names) <= set(row)
+        assert list(row)[:3] == ["id", "status", "val_accuracy"]
+        assert list(row)[-6:] == [
+            "best_epoch", "epochs_trained", "started", "ended", "seconds", "error",
+        ]  # fmt: skip
+        assert {f"hp_{name}" for name in names} <= set(row)
         assert row["status"] == trial.status == COMPLETED
-        assert row["score"] == trial.score
-        assert row["epochs"] == 2
-        assert 0 < row["seconds"] < 120
+        assert row["val_accuracy"] == trial.score
+        assert row["epochs_trained"] == 2 and row["best_epoch"] == trial.best_epoch
+        # The other metrics Keras reported, at the best epoch.
+        best = trial.history[trial.best_epoch]
+        for metric in ("loss", "accuracy", "val_loss"):
+            assert row[metric] == best[metric]
+        assert row["started"] < row["ended"]
+        assert 0 < row["seconds"] < 120 and row["error"] is None
         for name in names:
-            assert row[name] == trial.params[name]
+            assert row[f"hp_{name}"] == trial.params[name]
         # A conditional value the trial did not use is None.
         if trial.params["layers"] == 1:
-            assert row.get("units_1") is None
+            assert row.get("hp_units_1") is None
+    assert tuner.results(prefix="")[0]["lr"] == trials[0].params["lr"]
 
 
 def test_results_as_frame_is_indexed_by_trial_id(tuner):
     frame = tuner.results(as_frame=True)
     assert list(frame.index) == [t.id for t in tuner.trials]
-    assert frame.loc[tuner.best_trial.id, "score"] == pytest.approx(tuner.best_score)
-    assert {"status", "score", "lr", "epochs", "seconds"} <= set(frame.columns)
+    best = tuner.best_trial.id
+    assert frame.loc[best, "val_accuracy"] == pytest.approx(tuner.best_score)
+    assert {"status", "hp_lr", "epochs_trained", "seconds"} <= set(frame.columns)
+    assert str(frame["started"].dtype).startswith("datetime64")
+    assert (frame["ended"] - frame["started"]).dt.total_seconds().tolist() == (
+        pytest.approx(frame["seconds"].tolist(), abs=1e-5)  # microseconds
+    )
 
 
 def test_results_as_frame_without_pandas_names_the_extra(tuner, monkeypatch):
