@@ -134,12 +134,12 @@ def plan(
     """
     space, fixed = _split_markers(fit_args, fit_kwargs)
     _check_values(fit_kwargs)
+    callbacks = _check_callbacks(fixed.pop("callbacks", None))
     fit_data.check(
         {**dict(zip(_POSITIONAL, fit_args, strict=False)), **fit_kwargs},
         objective_name=objective_name,
         cv=cv,
     )
-    callbacks = _check_callbacks(fixed.pop("callbacks", None))
     folds = _folds(fit_args, fit_kwargs, cv, seed) if cv else None
     keywords = {
         value.name: keyword

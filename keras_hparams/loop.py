@@ -31,7 +31,7 @@ from keras_hparams.project import Project
 from keras_hparams.runner import Job, Outcome, Task, build_defaults, error_message
 from keras_hparams.space import Dimension
 from keras_hparams.space import from_config as dimension_from_config
-from keras_hparams.trial import FAILED, INTERRUPTED, RUNNING, Trial
+from keras_hparams.trial import FAILED, INTERRUPTED, RUNNING, TIMED_OUT, Trial
 
 # Re-proposals in a row that turn out, once built, to repeat a finished trial.
 MAX_REPEATS = 100
@@ -288,8 +288,15 @@ class SearchLoop:
             return
         counts = Counter(t.status for t in trials)
         statuses = ", ".join(f"{n} {status}" for status, n in counts.items())
-        failed = [t for t in trials if t.error]
-        why = f" The errors:\n{errors_by_trial(failed)}" if failed else ""
+        why = ""
+        if counts[TIMED_OUT]:
+            why += (
+                f" Tuner(trial_timeout={self.job.timeout}) stopped "
+                f"{counts[TIMED_OUT]} before they finished: give trials more time."
+            )
+        failed = [t for t in trials if t.status == FAILED]
+        if failed:
+            why += f" The errors:\n{errors_by_trial(failed)}"
         raise NoCompletedTrialError(
             f"The search ended with no completed trial ({len(trials)} trials: "
             f"{statuses}).{why}"
