@@ -20,6 +20,7 @@ from keras_hparams.errors import (
     UnsupportedSpaceError,
 )
 from keras_hparams.objective import Objective
+from keras_hparams.objectives import Best, Constraint
 from keras_hparams.results import LoadedSearch, SearchResults, load
 from keras_hparams.space import (
     Boolean,
@@ -64,8 +65,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Best",
     "Boolean",
     "Choice",
+    "Constraint",
     "Dimension",
     "FailedTrialError",
     "FatalError",

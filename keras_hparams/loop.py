@@ -215,6 +215,7 @@ class SearchLoop:
             self.project.best(),
             self.project.objective.name,
             values=not self.executor.builds_here,
+            front=self._front(),
         )
         if outcome.fatal is not None:  # going on would fail every trial the same way
             raise outcome.fatal
@@ -232,6 +233,7 @@ class SearchLoop:
                 params={**proposed, **outcome.trial.params},
                 status=earlier.status,
                 score=earlier.score,
+                extra=dict(earlier.extra),  # objectives and constraints' values
             )
         )
 
@@ -262,7 +264,18 @@ class SearchLoop:
                 f"Search interrupted during {which}; run search() again to resume."
             )
 
+    def _front(self) -> list[Trial] | None:
+        objectives = self.project.objectives
+        return objectives.front(self.project.trials()) if objectives.multi else None
+
     def _print_best(self) -> None:
+        front, objectives = self._front(), self.project.objectives
+        if front:
+            self.progress.print(
+                f"Search done. Pareto front of {len(front)} trials: "
+                + "; ".join(f"trial {t.id} ({objectives.format(t)})" for t in front)
+            )
+            return
         best = self.project.best()
         if best is not None:
             self.progress.print(

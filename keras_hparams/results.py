@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from keras_hparams import checkpoints, report
 from keras_hparams.objective import Objective
+from keras_hparams.objectives import Objectives
 from keras_hparams.space import SearchSpace
 from keras_hparams.storage import DATABASE_NAME, Meta, TrialStore
-from keras_hparams.trial import Trial
+from keras_hparams.trial import COMPLETED, Trial
 
 if TYPE_CHECKING:  # imported where used: reading results needs no TensorFlow
     import keras
@@ -30,7 +31,8 @@ class SearchResults:
 
     Attributes:
         project_directory: Path of the project folder.
-        objective: the search's `Objective`.
+        objective: the search's `Objective` (with several, the first).
+        objectives: its `Objectives`: every objective and constraint.
         space: the `SearchSpace` found so far.
         builder: what builds the models (`kh.Tuner` sets it), needed to retrain;
             `None` for a search opened with `kh.load`.
@@ -49,6 +51,8 @@ class SearchResults:
 
     project_directory: Path
     objective: Objective
+    objectives: Objectives
+    _choice: Any = None  # what choose() chose: a trial id or a kh.Best rule
     _store: TrialStore  # the project's trial store, opened by the subclass
     space: SearchSpace
     builder: Any = None
@@ -59,46 +63,90 @@ class SearchResults:
         """Every trial of the project, by id, as stored now."""
         return self._store.trials()
 
-    def _best_checkpoint(self) -> tuple[Trial, Path]:
-        """The best trial and its best-epoch model file, or FileNotFoundError."""
-        trial = self.best_trial
+    def _best_checkpoint(self, choose: Any = None) -> tuple[Trial, Path]:
+        """The best (or chosen) trial and its best-epoch model file, or
+        FileNotFoundError."""
+        trial = self._chosen(choose)
         checkpoint = checkpoints.path(self.project_directory, trial.id)
         if not checkpoint.exists():
             raise FileNotFoundError(
-                f"No checkpoint was kept for the best trial ({trial.id}): expected "
+                f"No checkpoint was kept for trial {trial.id}: expected "
                 f"{checkpoint}. A search with Tuner(keep_checkpoints=0) keeps none; "
                 "rebuild the model with the best values and train it instead."
             )
         return trial, checkpoint
 
-    def best_model(self) -> keras.Model:
+    def best_model(self, *, choose: Any = None) -> keras.Model:
         """The best trial's model with the weights of its best epoch, compiled."""
         raise NotImplementedError
 
     @property
     def best_trial(self) -> Trial:
-        """The completed trial with the best score (the earliest among equals)."""
-        ranked = self.ranked_trials()
-        if not ranked:
-            raise RuntimeError(
-                f"No completed trial in {self.project_directory} yet: "
-                "run search() first."
-            )
-        return ranked[0]
+        """The completed trial with the best score (the earliest among equals).
+
+        With several objectives, the trial `choose()` chose, or the only one on
+        the Pareto front; a `ValueError` that lists the front otherwise.
+        """
+        return self._chosen(None)
 
     @property
     def best_params(self) -> dict[str, Any]:
-        """The best trial's values, by hyperparameter name."""
+        """The best (or chosen) trial's values, by hyperparameter name."""
         return dict(self.best_trial.params)
 
     @property
     def best_score(self) -> float:
-        """The best trial's score: its best epoch's value of the objective."""
+        """The best trial's score: its best epoch's value of the objective (with
+        several objectives, the chosen trial's value of the first one)."""
         return self.best_trial.score
 
+    @property
+    def best_trials(self) -> list[Trial]:
+        """The Pareto front: the completed trials that no other completed trial
+        beats on every objective, best first by the first objective. With one
+        objective, the best trial (and any with the same score)."""
+        return self.objectives.front(self.trials)
+
+    def choose(self, choice: Any) -> Trial:
+        """Chooses the trial that `best_trial`, `best_params`, `best_score`,
+        `best_model()` and `export()` read, among several good ones.
+
+        Args:
+            choice: a trial id, a `kh.Trial`, a `kh.Best` rule (the best value of
+                one objective among the trials that meet some limits, decided
+                again at each read), or None to return to the default.
+
+        Returns:
+            The chosen trial.
+
+        Example:
+
+        ```python
+        tuner.best_trials                 # the Pareto front
+        tuner.choose(kh.Best("val_accuracy",
+                             where=kh.Constraint("params", at_most=100_000)))
+        tuner.export("small.keras")
+        ```
+        """
+        trial = self._chosen(choice)
+        self._choice = choice.id if isinstance(choice, Trial) else choice
+        return trial
+
+    def _chosen(self, choose: Any) -> Trial:
+        trials = self.trials
+        if not any(t.status == COMPLETED for t in trials):
+            raise RuntimeError(
+                f"No completed trial in {self.project_directory} yet: "
+                "run search() first."
+            )
+        return self.objectives.choose(
+            trials, self._choice if choose is None else choose
+        )
+
     def ranked_trials(self, trials: list[Trial] | None = None) -> list[Trial]:
-        """Completed trials, best first (the earliest among equal scores)."""
-        return self.objective.ranked(self.trials if trials is None else trials)
+        """Completed trials, best first (the earliest among equal scores; with
+        several objectives, the Pareto front first)."""
+        return self.objectives.ranked(self.trials if trials is None else trials)
 
     # -- tables ---------------------------------------------------------------
     def results(self, *, as_frame: bool = False) -> Any:
@@ -153,6 +201,7 @@ class SearchResults:
         *fit_args: Any,
         format: str | None = None,
         retrain: bool = False,
+        choose: Any = None,
         **fit_kwargs: Any,
     ) -> Path:
         """Writes the best model in a form that plain Keras or TF Serving loads.
@@ -172,6 +221,9 @@ class SearchResults:
                 as the best trial's best epoch, and exports that model. Needs the
                 search's builder: a `kh.Tuner`, not a search opened with `kh.load`.
                 Defaults to `False`: the best trial's checkpoint.
+            choose: which trial to export instead of the best (or the one
+                `choose()` chose): a trial id, a `kh.Trial` or a `kh.Best` rule.
+                Defaults to `None`.
             **fit_kwargs: with `retrain=True`, arguments of `model.fit` (`epochs`,
                 `batch_size`, ...); tuned ones default to the best values.
 
@@ -184,13 +236,14 @@ class SearchResults:
         tuner.export("best.keras")                    # keras.models.load_model
         tuner.export("serving/digits/1")              # tf.saved_model.load
         tuner.export("final.keras", x, y, retrain=True)  # train on all the data
+        tuner.export("t7.keras", choose=7)            # trial 7 of a Pareto front
         ```
         """
         from keras_hparams import export as export_lib
 
         path = Path(path)
         format = export_lib.resolve_format(path, format)
-        trial = self.best_trial
+        trial = self._chosen(choose)
         if retrain:
             model, epochs = export_lib.retrain(
                 self._builder_for_retrain(), trial, fit_args, fit_kwargs, seed=self.seed
@@ -202,7 +255,7 @@ class SearchResults:
                 f"{sorted(fit_kwargs)} arguments, retrain=False."
             )
         else:
-            model, epochs = self.best_model(), (trial.best_epoch or 0) + 1
+            model, epochs = self.best_model(choose=trial), (trial.best_epoch or 0) + 1
         export_lib.save(model, path, format)
         details = {
             "trial": trial.id,
@@ -213,6 +266,9 @@ class SearchResults:
             "retrained": bool(retrain),
             "format": format,
         }
+        if "objectives" in trial.extra:
+            details["objectives"] = self.objectives.get_config()
+            details["values"] = trial.extra["objectives"]
         export_lib.write_details(path, format, details)
         return path
 
@@ -270,17 +326,26 @@ class LoadedSearch(SearchResults):
                 "no objective. Expected a folder written by kh.Tuner."
             )
         self.objective = Objective.from_config(objective)
+        stored = self._store.get_meta(Meta.OBJECTIVES)
+        self.objectives = (
+            Objectives.from_config(stored) if stored else Objectives([self.objective])
+        )
 
     @property
     def space(self) -> SearchSpace:
         """The search space as stored now (a running search may still extend it)."""
         return SearchSpace.from_config(self._store.get_meta(Meta.SPACE) or [])
 
-    def best_model(self) -> keras.Model:
-        """The best trial's model with the weights of its best epoch, compiled."""
+    def best_model(self, *, choose: Any = None) -> keras.Model:
+        """The best trial's model with the weights of its best epoch, compiled.
+
+        Args:
+            choose: a trial id, a `kh.Trial` or a `kh.Best` rule: that trial's
+                model instead. Defaults to `None`.
+        """
         import keras
 
-        _, checkpoint = self._best_checkpoint()
+        _, checkpoint = self._best_checkpoint(choose)
         return keras.models.load_model(checkpoint, custom_objects=self.custom_objects)
 
     def close(self) -> None:

@@ -55,6 +55,8 @@ class Training:
         resume: the saved progress to continue from (checkpoints.load_progress).
         fit: None, or `fit(model, *args, **kwargs)` to call instead of `model.fit`
             (a KerasTuner-style `HyperModel.fit`).
+        required: the other metrics the model must report (more objectives,
+            constraints): checked at the first epoch's end.
     """
 
     objective: Objective
@@ -64,6 +66,7 @@ class Training:
     save_every: float | None = None
     resume: dict[str, Any] | None = None
     fit: Callable[..., Any] | None = None
+    required: tuple[str, ...] = ()
 
     def run(
         self,
@@ -92,6 +95,7 @@ class Training:
                 on_epoch=self._saver(model, trial.id, project_directory)
                 if single and self.save_every is not None
                 else None,
+                required=self.required,
             )
             if single and self.resume is not None:
                 kwargs = self._restore(model, recorder, kwargs)
