@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from keras_hparams.choosing import Best
+from keras_hparams.constraints import Constraint
 from keras_hparams.errors import (
     FailedTrialError,
     FatalError,
@@ -20,7 +22,6 @@ from keras_hparams.errors import (
     UnsupportedSpaceError,
 )
 from keras_hparams.objective import Objective
-from keras_hparams.objectives import Best, Constraint
 from keras_hparams.results import LoadedSearch, SearchResults, load
 from keras_hparams.space import (
     Boolean,

@@ -1,12 +1,13 @@
 """A search's objectives and constraints: which trials are feasible, the Pareto
-front, the ranking, and the choice of one trial among several good ones.
+front and the ranking.
 
 `Objectives` holds the `kh.Objective`s of a search (the first one chooses each
 trial's best epoch) and its `kh.Constraint`s. A trial records the values in
 `trial.extra["objectives"]` and `trial.extra["constraints"]`, and a trial that
 breaks a constraint is recorded with status `"infeasible"` and the reasons in
 `trial.extra["violations"]`: it is never best, never on the front. This module
-knows nothing about Keras; `measures.py` takes the measurements.
+knows nothing about Keras; `measures.py` takes the measurements and `choosing.py`
+picks one trial among several good ones.
 """
 
 from __future__ import annotations
@@ -16,163 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from keras_hparams import pareto
-from keras_hparams.checks import is_number
+from keras_hparams.constraints import Constraint
 from keras_hparams.objective import FUNCTION, SCALE_MEASURES, Objective
 from keras_hparams.progress import format_value
 from keras_hparams.trial import COMPLETED, Trial
-
-
-class Constraint:
-    """A limit on a quantity of each trial: a trial outside it is infeasible.
-
-    The quantity is a metric (read at the trial's best epoch), `"params"`,
-    `"latency"`, `"size"`, or a measured `kh.Objective`. A parameter-count or
-    latency limit is checked on the built model before training: a model that
-    breaks it is recorded as infeasible without being trained.
-
-    Args:
-        quantity: str, a metric name such as `"val_accuracy"`, or `"params"`,
-            `"latency"` (seconds per sample), `"size"` (bytes); or a `kh.Objective`
-            that measures it (`kh.Objective.latency(batch_size=32)`, your own
-            `measure`).
-        at_most: number or None, the largest value allowed.
-        at_least: number or None, the smallest value allowed.
-
-    Example:
-
-    ```python
-    tuner = kh.Tuner(build_model, objective="val_accuracy", constraints=[
-        kh.Constraint("params", at_most=100_000),
-        kh.Constraint("latency", at_most=0.005),   # 5 ms per sample
-    ])
-    ```
-    """
-
-    def __init__(
-        self,
-        quantity: str | Objective,
-        *,
-        at_most: float | None = None,
-        at_least: float | None = None,
-    ) -> None:
-        if isinstance(quantity, str) and quantity:
-            quantity = _quantity(quantity)
-        if not isinstance(quantity, Objective):
-            raise TypeError(
-                "Constraint(quantity=...) expects a metric name, 'params', "
-                f"'latency', 'size' or a kh.Objective. Received: {quantity!r}."
-            )
-        for argument, limit in (("at_most", at_most), ("at_least", at_least)):
-            if limit is not None and not (is_number(limit) and math.isfinite(limit)):
-                raise ValueError(
-                    f"For Constraint({quantity.name!r}), expected {argument} a "
-                    f"finite number or None. Received: {argument}={limit!r}."
-                )
-        if at_most is None and at_least is None:
-            raise ValueError(
-                f"Constraint({quantity.name!r}) needs a limit: pass at_most=..., "
-                "at_least=..., or both."
-            )
-        if at_most is not None and at_least is not None and at_least > at_most:
-            raise ValueError(
-                f"For Constraint({quantity.name!r}), expected at_least <= at_most. "
-                f"Received: at_least={at_least!r}, at_most={at_most!r}."
-            )
-        self.quantity = quantity
-        self.name = quantity.name
-        self.at_most, self.at_least = at_most, at_least
-
-    def violation(self, value: float | None) -> str | None:
-        """Why `value` breaks the constraint (`"params=120000 > 100000"`), or None."""
-        if value is None or not math.isfinite(value):
-            return f"{self.name}={value} is not a finite number"
-        if self.at_most is not None and value > self.at_most:
-            return f"{self.name}={format_value(value)} > {format_value(self.at_most)}"
-        if self.at_least is not None and value < self.at_least:
-            return f"{self.name}={format_value(value)} < {format_value(self.at_least)}"
-        return None
-
-    def excess(self, value: float | None) -> float:
-        """How far `value` is outside the limits, relative to them (0 inside)."""
-        if value is None or not math.isfinite(value):
-            return 1.0
-        over = 0.0
-        if self.at_most is not None and value > self.at_most:
-            over = (value - self.at_most) / max(abs(self.at_most), 1e-12)
-        if self.at_least is not None and value < self.at_least:
-            over = (self.at_least - value) / max(abs(self.at_least), 1e-12)
-        return over
-
-    def get_config(self) -> dict[str, Any]:
-        config = self.quantity.get_config()
-        del config["direction"]  # a limit has none
-        return {**config, "at_most": self.at_most, "at_least": self.at_least}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Constraint:
-        config = dict(config)
-        limits = {"at_most": config.pop("at_most"), "at_least": config.pop("at_least")}
-        quantity = Objective.from_config({**config, "direction": "min"})
-        return cls(quantity, **limits)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Constraint) and self.get_config() == other.get_config()
-
-    def __str__(self) -> str:
-        parts = []
-        if self.at_least is not None:
-            parts.append(f"{self.name} >= {format_value(self.at_least)}")
-        if self.at_most is not None:
-            parts.append(f"{self.name} <= {format_value(self.at_most)}")
-        return " and ".join(parts)
-
-    def __repr__(self) -> str:
-        quantity = repr(self.name) if self.quantity.is_metric else repr(self.quantity)
-        limits = "".join(
-            f", {k}={v!r}"
-            for k, v in (("at_most", self.at_most), ("at_least", self.at_least))
-            if v is not None
-        )
-        return f"Constraint({quantity}{limits})"
-
-
-class Best:
-    """A rule that chooses one trial: the best value of one objective among the
-    completed trials whose recorded values meet some limits.
-
-    Args:
-        objective: str, the name of one of the search's objectives.
-        where: a `kh.Constraint` or a list of them, on any recorded quantity (an
-            objective, a constrained quantity, or a metric at the best epoch).
-            Defaults to none.
-
-    Example:
-
-    ```python
-    tuner.choose(kh.Best("val_accuracy", where=kh.Constraint("params", at_most=1e5)))
-    tuner.export("small.keras")
-    ```
-    """
-
-    def __init__(
-        self, objective: str, where: Constraint | Sequence[Constraint] = ()
-    ) -> None:
-        if not isinstance(objective, str) or not objective:
-            raise TypeError(
-                "Best(objective=...) expects the name of one of the search's "
-                f"objectives. Received: {objective!r}."
-            )
-        where = [where] if isinstance(where, Constraint) else list(where)
-        if not all(isinstance(c, Constraint) for c in where):
-            raise TypeError(
-                "Best(where=...) expects a kh.Constraint or a list of them. "
-                f"Received: {where!r}."
-            )
-        self.objective, self.where = objective, where
-
-    def __repr__(self) -> str:
-        where = f", where={self.where!r}" if self.where else ""
-        return f"Best({self.objective!r}{where})"
 
 
 class Objectives:
@@ -369,87 +217,6 @@ class Objectives:
         return kept
 
     # -- choosing one trial -------------------------------------------------------
-    def choose(self, trials: Sequence[Trial], choice: Any = None) -> Trial:
-        """The trial `choice` names: None (the best, if no other is as good), a
-        trial id, a `Trial`, or a `kh.Best` rule.
-
-        Raises:
-            ValueError: no such completed trial, or several objectives and no
-                choice among the trials of the front.
-            RuntimeError: no completed trial yet.
-        """
-        if isinstance(choice, Trial):
-            choice = choice.id
-        if choice is None:
-            return self._the_best(trials)
-        if isinstance(choice, Best):
-            return self._best_by_rule(trials, choice)
-        if isinstance(choice, bool) or not isinstance(choice, int):
-            raise TypeError(
-                "choose() expects a trial id, a kh.Trial, a kh.Best rule or None. "
-                f"Received: {choice!r}."
-            )
-        found = [t for t in trials if t.id == choice]
-        if not found or found[0].status != COMPLETED:
-            status = found[0].status if found else "not in the project"
-            raise ValueError(
-                f"choose({choice}) expects the id of a completed trial; trial "
-                f"{choice} is {status}. Completed trials: "
-                f"{[t.id for t in trials if t.status == COMPLETED]}."
-            )
-        return found[0]
-
-    def _the_best(self, trials: Sequence[Trial]) -> Trial:
-        ranked = self.ranked(trials)
-        if not ranked:
-            raise RuntimeError("No completed trial yet: run search() first.")
-        on_front = self.front(trials) if self.multi else ranked[:1]
-        if len(on_front) == 1:
-            return on_front[0]
-        listed = "; ".join(f"trial {t.id} ({self.format(t)})" for t in on_front)
-        first = self.primary.name
-        # A rule that would pick the middle of the front, as an example.
-        limit = self.values(on_front[len(on_front) // 2])[1]
-        raise ValueError(
-            f"This search has {len(self.objectives)} objectives "
-            f"({self.describe()}), so no one trial is best: {len(on_front)} trials "
-            f"are on the Pareto front (best_trials): {listed}. Choose one with "
-            f"choose({on_front[0].id}), or with a rule such as choose(kh.Best("
-            f"{first!r}, where=kh.Constraint({self.names[1]!r}, "
-            f"{'at_most' if self.objectives[1].direction == 'min' else 'at_least'}"
-            f"={format_value(limit)}))); export() and best_model() also take "
-            "choose=..."
-        )
-
-    def _best_by_rule(self, trials: Sequence[Trial], rule: Best) -> Trial:
-        if rule.objective not in self.names:
-            raise ValueError(
-                f"Best({rule.objective!r}) expects one of the search's objectives: "
-                f"{self.names}."
-            )
-        objective = self.objectives[self.names.index(rule.objective)]
-        candidates = [t for t in trials if t.status == COMPLETED]
-        candidates = [t for t in candidates if self.values(t) is not None]
-        meeting = [
-            t
-            for t in candidates
-            if all(c.violation(recorded(t, c.name)) is None for c in rule.where)
-        ]
-        if not meeting:
-            raise ValueError(
-                f"No completed trial meets {' and '.join(map(str, rule.where))} "
-                f"({len(candidates)} completed trials). The front: "
-                + "; ".join(
-                    f"trial {t.id} ({self.format(t)})" for t in self.front(trials)
-                )
-                + "."
-            )
-        index = self.names.index(objective.name)
-        return min(
-            meeting,
-            key=lambda t: (self.losses(t)[index], *_key(self, t)),
-        )
-
     def format(self, trial: Trial) -> str:
         """`"val_accuracy=0.95, params=1234"`: the trial's objective values."""
         values = self.values(trial) or [None] * len(self.names)
@@ -467,14 +234,6 @@ def recorded(trial: Trial, name: str) -> float | None:
     if trial.best_epoch is not None and trial.best_epoch < len(trial.history):
         return trial.history[trial.best_epoch].get(name)
     return trial.score if name == "score" else None
-
-
-def _quantity(name: str) -> Objective:
-    from keras_hparams.objective import LATENCY, PARAMS, SIZE
-
-    if name in (PARAMS, LATENCY, SIZE):
-        return Objective.from_argument(name)
-    return Objective(name, "min")  # a limit needs no direction
 
 
 def _measured_config(objective: Objective) -> dict[str, Any]:

@@ -27,9 +27,7 @@ def front(points: Sequence[Sequence[float]]) -> list[int]:
     return [
         i
         for i, point in enumerate(losses)
-        if not np.any(
-            np.all(losses <= point, axis=1) & np.any(losses < point, axis=1)
-        )
+        if not np.any(np.all(losses <= point, axis=1) & np.any(losses < point, axis=1))
     ]
 
 
@@ -48,9 +46,7 @@ def ranks(points: Sequence[Sequence[float]]) -> list[int]:
     return rank
 
 
-def hypervolume(
-    points: Sequence[Sequence[float]], reference: Sequence[float]
-) -> float:
+def hypervolume(points: Sequence[Sequence[float]], reference: Sequence[float]) -> float:
     """The volume dominated by `points` and bounded by `reference` (exact).
 
     Points not better than `reference` in every coordinate add nothing. Exact for

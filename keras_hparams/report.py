@@ -28,14 +28,21 @@ def parameter_names(space: SearchSpace, trials: Sequence[Trial]) -> list[str]:
     return list(names)
 
 
-def rows(space: SearchSpace, trials: Sequence[Trial]) -> list[dict[str, Any]]:
+def rows(
+    space: SearchSpace, trials: Sequence[Trial], objectives: Any = None
+) -> list[dict[str, Any]]:
     """One dict per trial: id, status, score, each hyperparameter, epochs, seconds.
 
     A hyperparameter a trial did not use (a conditional one) is `None`. A
     hyperparameter whose name is also a fixed column is keyed `"param:<name>"`.
+    With `objectives` (an `Objectives`) of several objectives or constraints, each
+    objective and constrained quantity has a column after `"score"` (None where
+    not measured), and `"front"` says whether the trial is on the Pareto front.
     """
     names = parameter_names(space, trials)
-    fixed = set(LEADING_COLUMNS + TRAILING_COLUMNS)
+    quantities = _quantity_names(objectives)
+    fixed = set(LEADING_COLUMNS + TRAILING_COLUMNS) | set(quantities)
+    front = {t.id for t in objectives.front(trials)} if quantities else set()
     table = []
     for trial in trials:
         row: dict[str, Any] = {
@@ -43,6 +50,10 @@ def rows(space: SearchSpace, trials: Sequence[Trial]) -> list[dict[str, Any]]:
             "status": trial.status,
             "score": trial.score,
         }
+        for name in quantities:
+            row[name] = _recorded(trial, name)
+        if quantities:
+            row["front"] = trial.id in front
         for name in names:
             row[f"param:{name}" if name in fixed else name] = trial.params.get(name)
         row["epochs"] = len(trial.history)
@@ -160,6 +171,9 @@ def summary_text(results: Any, num_trials: int = 10) -> str:
         f"Trials: {len(trials)}" + (f" ({status})" if status else "") + ".",
     ]
     ranked = results.ranked_trials(trials)
+    objectives = getattr(results, "objectives", None)
+    if _quantity_names(objectives):
+        return "\n".join(lines[:1] + objectives_summary(results, trials, num_trials))
     if ranked:
         best = ranked[0]
         lines.append(
@@ -173,6 +187,80 @@ def summary_text(results: Any, num_trials: int = 10) -> str:
         trials_table(shown, results.space, objective.name) if shown else "(none yet)"
     )
     return "\n".join(lines)
+
+
+def objectives_table(
+    trials: Sequence[Trial], space: SearchSpace, objectives: Any
+) -> str:
+    """`trials` as a table: trial, status, each objective and constrained
+    quantity, epochs, time and each value."""
+    quantities = _quantity_names(objectives)
+    names = parameter_names(space, trials)
+    headers = ["trial", "status", *quantities, "epochs", "time", *names]
+    body = [
+        [
+            trial.id,
+            trial.status,
+            *(_recorded(trial, name) for name in quantities),
+            len(trial.history),
+            format_seconds(trial.seconds or 0),
+            *(trial.params.get(name) for name in names),
+        ]
+        for trial in trials
+    ]
+    return format_table(headers, body)
+
+
+def objectives_summary(
+    results: Any, trials: Sequence[Trial], num_trials: int
+) -> list[str]:
+    """The lines of a summary with several objectives or constraints: the
+    objectives, the Pareto front (the best trial, with one objective), the
+    search space, then the best-ranked trials."""
+    objectives = results.objectives
+    counts = {s: sum(t.status == s for t in trials) for s in STATUSES}
+    status = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    front = objectives.front(trials)
+    goals = ", ".join(
+        f"{o.name}, {_DIRECTIONS[o.direction]}" for o in objectives.objectives
+    )
+    limits = ", ".join(str(c) for c in objectives.constraints)
+    lines = [
+        f"Objectives: {goals}. "
+        + (f"Constraints: {limits}. " if limits else "")
+        + f"Trials: {len(trials)}"
+        + (f" ({status})" if status else "")
+        + ".",
+        "",
+        f"Pareto front ({len(front)} trials)" if objectives.multi else "Best trial",
+        objectives_table(front, results.space, objectives) if front else "(none yet)",
+        "",
+        f"Search space ({len(results.space)} dimensions)",
+        space_table(results.space) if len(results.space) else "(empty)",
+    ]
+    ranked = objectives.ranked(trials)[:num_trials]
+    lines += ["", f"Top {len(ranked)} of {counts[COMPLETED]} completed trials"]
+    if ranked:
+        lines.append(objectives_table(ranked, results.space, objectives))
+    else:
+        lines.append("(none yet)")
+    return lines
+
+
+def _quantity_names(objectives: Any) -> list[str]:
+    """The objectives' and constrained quantities' names, or [] for a search of
+    one metric."""
+    if objectives is None or objectives.simple:
+        return []
+    return list(objectives.quantities())
+
+
+def _recorded(trial: Trial, name: str) -> Any:
+    from keras_hparams.objectives import recorded
+
+    if "objectives" not in trial.extra and "constraints" not in trial.extra:
+        return None
+    return recorded(trial, name)
 
 
 def _is_number(value: Any) -> bool:

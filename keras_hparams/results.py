@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keras_hparams import checkpoints, report
+from keras_hparams import checkpoints, choosing, report
 from keras_hparams.objective import Objective
 from keras_hparams.objectives import Objectives
 from keras_hparams.space import SearchSpace
@@ -139,8 +139,8 @@ class SearchResults:
                 f"No completed trial in {self.project_directory} yet: "
                 "run search() first."
             )
-        return self.objectives.choose(
-            trials, self._choice if choose is None else choose
+        return choosing.choose(
+            self.objectives, trials, self._choice if choose is None else choose
         )
 
     def ranked_trials(self, trials: list[Trial] | None = None) -> list[Trial]:
@@ -161,7 +161,7 @@ class SearchResults:
         Returns:
             A list of dicts, or a `pandas.DataFrame`.
         """
-        table = report.rows(self.space, self.trials)
+        table = report.rows(self.space, self.trials, self.objectives)
         return report.as_frame(table) if as_frame else table
 
     def summary(self, num_trials: int = 10) -> None:

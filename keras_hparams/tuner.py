@@ -16,9 +16,10 @@ import keras
 
 from keras_hparams import algorithms, execution, fit_arguments, interrupts
 from keras_hparams.checks import check_int, check_seconds
+from keras_hparams.constraints import Constraint
 from keras_hparams.loop import SearchLoop
 from keras_hparams.objective import Objective
-from keras_hparams.objectives import Constraint, Objectives
+from keras_hparams.objectives import Objectives
 from keras_hparams.progress import Progress
 from keras_hparams.project import Project
 from keras_hparams.results import SearchResults
