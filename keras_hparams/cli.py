@@ -5,6 +5,10 @@
     keras-hparams plot DIR --out FILE.png  convergence, scores, partial dependence
     keras-hparams export DIR OUT           best model: OUT.keras, or a SavedModel folder
 
+With several objectives, `best` and `export` take the trial to read (`--trial 7`,
+or `--best val_accuracy --where "params<=100000"`), `show` prints the Pareto front,
+and `plot --kind pareto` draws it.
+
 DIR is a project folder (the one holding `trials.db`), or a folder holding exactly one
 project. `python -m keras_hparams.cli` runs the same command. Only `plot` and `export`
 import matplotlib or Keras (and TensorFlow): `--help`, `show` and `best` answer at once.
@@ -14,11 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from keras_hparams import __version__
+from keras_hparams import __version__, pareto_plot
 from keras_hparams import export as export_lib
+from keras_hparams.choosing import Best
+from keras_hparams.constraints import Constraint
 from keras_hparams.plots import KINDS
 from keras_hparams.results import LoadedSearch, load
 
@@ -47,7 +55,7 @@ def _show(search: LoadedSearch, arguments: argparse.Namespace) -> int:
 
 
 def _best(search: LoadedSearch, arguments: argparse.Namespace) -> int:
-    trial = search.best_trial
+    trial = search.choose(_choice(arguments))
     best = {
         "trial": trial.id,
         "objective": search.objective.get_config(),
@@ -55,6 +63,8 @@ def _best(search: LoadedSearch, arguments: argparse.Namespace) -> int:
         "params": trial.params,
         "epochs": (trial.best_epoch or 0) + 1,
     }
+    if "objectives" in trial.extra:
+        best["objectives"] = trial.extra["objectives"]
     print(json.dumps(best, indent=2))
     return 0
 
@@ -70,7 +80,9 @@ def _plot(search: LoadedSearch, arguments: argparse.Namespace) -> int:
 
 
 def _export(search: LoadedSearch, arguments: argparse.Namespace) -> int:
-    path = search.export(arguments.out, format=arguments.format)
+    path = search.export(
+        arguments.out, format=arguments.format, choose=_choice(arguments)
+    )
     format = export_lib.resolve_format(path, arguments.format)
     details = export_lib.details_path(path, format)
     print(f"Wrote {path} ({format}) and {details}")
@@ -100,11 +112,14 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--trials", type=_positive, default=10, help="how many trials (default: 10)"
     )
-    command("best", _best, "Print the best trial's values as JSON.")
+    best = command("best", _best, "Print the best trial's values as JSON.")
     plot = command("plot", _plot, "Save plots of the search as a PNG file.")
     plot.add_argument("--out", required=True, metavar="FILE.png", help="PNG to write")
     plot.add_argument(
-        "--kind", choices=KINDS, default="all", help="which plot (default: all)"
+        "--kind",
+        choices=(*KINDS, pareto_plot.KIND),
+        default="all",
+        help="which plot (default: all; pareto: the front of several objectives)",
     )
     export = command(
         "export",
@@ -120,7 +135,56 @@ def _parser() -> argparse.ArgumentParser:
         choices=export_lib.FORMATS,
         help="default: keras for .keras paths, saved_model for paths without suffix",
     )
+    for sub in (best, export):
+        _choice_arguments(sub)
     return parser
+
+
+def _choice_arguments(parser: argparse.ArgumentParser) -> None:
+    """--trial, --best and --where: which trial of several good ones to read."""
+    parser.add_argument(
+        "--trial", type=_positive, help="this trial instead of the best one"
+    )
+    parser.add_argument(
+        "--best",
+        metavar="OBJECTIVE",
+        help="the trial with the best value of this objective (with --where)",
+    )
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        type=_limit,
+        metavar="LIMIT",
+        help='a limit such as "params<=100000" on --best\'s trials (repeatable)',
+    )
+
+
+def _choice(arguments: argparse.Namespace) -> Any:
+    """The `choose=` value that --trial, --best and --where give, or None."""
+    if arguments.trial is not None and arguments.best is not None:
+        raise ValueError("pass either --trial or --best, not both.")
+    if arguments.where and arguments.best is None:
+        raise ValueError(
+            "--where limits the trials of --best: pass --best OBJECTIVE too."
+        )
+    if arguments.best is not None:
+        return Best(arguments.best, where=arguments.where)
+    return arguments.trial
+
+
+def _limit(text: str) -> Constraint:
+    match = re.fullmatch(r"\s*([^<>=\s]+)\s*(<=|>=)\s*(\S+)\s*", text)
+    try:
+        value = float(match.group(3)) if match else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME<=NUMBER or NAME>=NUMBER. Received: {text!r}"
+        )
+    limit = "at_most" if match.group(2) == "<=" else "at_least"
+    return Constraint(match.group(1), **{limit: value})
 
 
 def _positive(text: str) -> int:

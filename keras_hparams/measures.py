@@ -82,14 +82,14 @@ def after_training(
 
 
 def measure(quantity: Objective, model: keras.Model, history: dict) -> float:
-    """One measure of `model`: its parameter count, latency, saved size, or the
-    value of your function."""
+    """One measure of `model`: its parameter count, latency, saved size (counts
+    as ints), or the value of your function."""
     if quantity.measure == PARAMS:
-        return float(model.count_params())
+        return int(model.count_params())
     if quantity.measure == LATENCY:
         return latency(model, **quantity.options)
     if quantity.measure == SIZE:
-        return float(saved_size(model))
+        return saved_size(model)
     if quantity.measure == FUNCTION:
         value = quantity.function(model, history)
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):

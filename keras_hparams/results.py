@@ -185,13 +185,19 @@ class SearchResults:
                 `"partial_dependence"` (the objective predicted by a surrogate model
                 fitted on the trials, as each hyperparameter varies and the others
                 are averaged out), or `"all"` (the three in one figure). Defaults to
-                `"all"`.
+                `"all"`. With several objectives, `"pareto"` draws each trial by
+                two objectives and the front; the other kinds show the first
+                objective.
 
         Returns:
             The `matplotlib.figure.Figure`.
         """
-        from keras_hparams import plots
+        from keras_hparams import pareto_plot, plots
 
+        if kind == pareto_plot.KIND:
+            return pareto_plot.plot(self, path)
+        if self.objectives.multi:  # the plots' "best" is the first objective's
+            return plots.plot(_FirstObjective(self), kind=kind, path=path)
         return plots.plot(self, kind=kind, path=path)
 
     # -- export ---------------------------------------------------------------
@@ -281,6 +287,19 @@ class SearchResults:
                 "directory and project_name, and call its export(retrain=True)."
             )
         return self.builder
+
+
+class _FirstObjective:
+    """A search with several objectives seen by its first one alone, for the
+    plots: its best trial is the first objective's best on the front."""
+
+    def __init__(self, results: SearchResults) -> None:
+        self.project_directory = results.project_directory
+        self.objective = results.objective
+        self.space = results.space
+        self.trials = results.trials
+        ranked = results.objective.ranked(results.objectives.front(self.trials))
+        self.best_trial = ranked[0] if ranked else None
 
 
 class LoadedSearch(SearchResults):
