@@ -267,7 +267,7 @@ def test_an_objective_of_your_own_stores_that_it_has_a_function():
     assert repr(objective) == "Objective('gap', 'min', measure=...)"
     restored = Objective.from_config(objective.get_config())
     assert restored == objective
-    with pytest.raises(RuntimeError, match="The function that measures objective 'gap'"):
+    with pytest.raises(RuntimeError, match="function that measures objective 'gap'"):
         restored.function(None, {})
 
 
