@@ -69,8 +69,10 @@ class SearchResults:
         trial = self._chosen(choose)
         checkpoint = checkpoints.path(self.project_directory, trial.id)
         if not checkpoint.exists():
+            chosen = choose is not None or self._choice is not None
+            which = "chosen" if chosen else "best"
             raise FileNotFoundError(
-                f"No checkpoint was kept for trial {trial.id}: expected "
+                f"No checkpoint was kept for the {which} trial ({trial.id}): expected "
                 f"{checkpoint}. A search with Tuner(keep_checkpoints=0) keeps none; "
                 "rebuild the model with the best values and train it instead."
             )
