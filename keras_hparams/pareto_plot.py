@@ -70,6 +70,19 @@ def plot(results: Any, path: str | os.PathLike | None = None) -> Any:
     return figure
 
 
+class FirstObjective:
+    """A search with several objectives seen by its first one alone, for the
+    other plots: its best trial is the first objective's best on the front."""
+
+    def __init__(self, results: Any) -> None:
+        self.project_directory = results.project_directory
+        self.objective = results.objective
+        self.space = results.space
+        self.trials = results.trials
+        ranked = results.objective.ranked(results.objectives.front(self.trials))
+        self.best_trial = ranked[0] if ranked else None
+
+
 def _draw_pair(ax, objectives, trials: list[Trial], pair: tuple, legend: bool) -> None:
     """Trials by objectives `pair`: the front of these two as a staircase."""
     first, second = (objectives.objectives[i] for i in pair)

@@ -97,14 +97,14 @@ class Project:
         stored = self.store.get_meta(Meta.OBJECTIVE)
         if stored is None:
             return
-        if stored != self.objective.get_config():
-            if any(t.status == COMPLETED for t in self.trials()):
-                raise SearchSpaceMismatchError(
-                    f"The project {self.directory} was searched with objective "
-                    f"{Objective.from_config(stored)!r}, not {self.objective!r}. Pass "
-                    "overwrite=True to start again, or use a new project_name."
-                )
-            return
+        if stored != self.objective.get_config() and any(
+            t.status == COMPLETED for t in self.trials()
+        ):
+            raise SearchSpaceMismatchError(
+                f"The project {self.directory} was searched with objective "
+                f"{Objective.from_config(stored)!r}, not {self.objective!r}. Pass "
+                "overwrite=True to start again, or use a new project_name."
+            )
         self._check_objectives(stored)
 
     def _check_objectives(self, primary: dict[str, Any]) -> None:
@@ -230,9 +230,9 @@ class Project:
     def checkpoint_bar(self, trials: list[Trial]) -> float | None:
         """The score a trial must beat to keep a model file (that of the last of
         the best `keep_checkpoints`), or None while fewer have completed."""
-        ranked = self.ranked(trials)
         if self.objectives.multi:  # a trial that joins the front keeps its file
             return None
+        ranked = self.ranked(trials)
         if self.keep_checkpoints and len(ranked) >= self.keep_checkpoints:
             return ranked[self.keep_checkpoints - 1].score
         return None

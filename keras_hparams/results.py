@@ -199,7 +199,7 @@ class SearchResults:
         if kind == pareto_plot.KIND:
             return pareto_plot.plot(self, path)
         if self.objectives.multi:  # the plots' "best" is the first objective's
-            return plots.plot(_FirstObjective(self), kind=kind, path=path)
+            return plots.plot(pareto_plot.FirstObjective(self), kind=kind, path=path)
         return plots.plot(self, kind=kind, path=path)
 
     # -- export ---------------------------------------------------------------
@@ -289,19 +289,6 @@ class SearchResults:
                 "directory and project_name, and call its export(retrain=True)."
             )
         return self.builder
-
-
-class _FirstObjective:
-    """A search with several objectives seen by its first one alone, for the
-    plots: its best trial is the first objective's best on the front."""
-
-    def __init__(self, results: SearchResults) -> None:
-        self.project_directory = results.project_directory
-        self.objective = results.objective
-        self.space = results.space
-        self.trials = results.trials
-        ranked = results.objective.ranked(results.objectives.front(self.trials))
-        self.best_trial = ranked[0] if ranked else None
 
 
 class LoadedSearch(SearchResults):

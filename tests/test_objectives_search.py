@@ -410,3 +410,27 @@ def readme_example() -> str:
             block = text[start:].split("```python\n", 1)[1]
             return block.split("```", 1)[0]
     raise AssertionError("no README section on several objectives")
+
+
+def test_infeasible_trials_alone_also_hold_the_constraints(tmp_path):
+    from keras_hparams.objectives import Objectives
+    from keras_hparams.project import Project
+    from keras_hparams.trial import Trial
+
+    limited = Objectives.from_arguments("val_loss", [LIMIT])
+    project = Project(tmp_path, limited)
+    project.record_settings({})
+    project.write(Trial(1, {}, INFEASIBLE, extra={"constraints": {"params": 1482}}))
+    project.store.close()
+    looser = Objectives.from_arguments(
+        "val_loss", [kh.Constraint("params", at_most=2000)]
+    )
+    with pytest.raises(
+        SearchSpaceMismatchError,
+        match=re.escape(
+            "searched with objectives val_loss (min); subject to params <= 1300; "
+            "this search has val_loss (min); subject to params <= 2000."
+        ),
+    ):
+        Project(tmp_path, looser)
+    Project(tmp_path, limited).store.close()  # the same ones resume
