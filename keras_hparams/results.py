@@ -155,6 +155,9 @@ class SearchResults:
         """One row per trial, by id: id, status, score, each value, epochs, seconds.
 
         A hyperparameter that a trial did not use (a conditional one) is `None`.
+        With several objectives or constraints, each objective and constrained
+        quantity has a column after `score`, and `front` says whether the trial is
+        on the Pareto front.
 
         Args:
             as_frame: bool, `True` returns a pandas DataFrame indexed by trial id
