@@ -139,10 +139,11 @@ def test_scalarized_scores_rank_by_the_weighted_worst_objective():
         Trial(6, {}, INFEASIBLE, extra={"constraints": {"params": 1000}}),
     ]
     told = scalarized(OBJECTIVES, trials, np.array([1.0, 0.0]), rho=0.0)
-    # All weight on `a`: trial 1 is best (0), trial 3 worst among feasible (1).
-    assert [t.score for t in told[:3]] == pytest.approx([0.0, 0.8, 1.0])
+    # All weight on `a`, scaled from the best (0.9: 0) to the front's worst (0.5:
+    # 1); trial 3, behind the front, beyond 1.
+    assert [t.score for t in told[:3]] == pytest.approx([0.0, 1.0, 1.25])
     assert told[3] is trials[3] and told[4] is trials[4]  # passed on as they are
-    assert told[5].status == COMPLETED and told[5].score > 1.0
+    assert told[5].status == COMPLETED and told[5].score > 1.25
     # All weight on params (log scale): trial 2 is best.
     told = scalarized(OBJECTIVES, trials, np.array([0.0, 1.0]), rho=0.0)
     assert [t.score for t in told[:3]] == pytest.approx([1.0, 0.0, 1.0])

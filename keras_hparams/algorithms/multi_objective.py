@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from keras_hparams import pareto
 from keras_hparams.algorithms.base import Algorithm
 from keras_hparams.algorithms.bayesian import BayesianOptimization
 from keras_hparams.objective import Objective
@@ -41,8 +42,9 @@ class MultiObjectiveBayesian(Algorithm):
     `kh.Constraint`; random and grid search run as they are.
 
     **Several objectives (ParEGO).** Each proposal draws random weights `w` (uniform
-    over the simplex), scales each objective's values to [0, 1] over the trials so
-    far (counts, seconds and bytes on a log scale first: parameter counts span
+    over the simplex), scales each objective's values to [0, 1] from the best value
+    so far to the worst one on the Pareto front, trials behind the front scoring
+    above 1 (counts, seconds and bytes on a log scale first: parameter counts span
     orders of magnitude), and tells the Gaussian process each trial's augmented
     Chebyshev score `max_i(w_i f_i) + rho * sum_i(w_i f_i)`, which is lower the
     closer the trial is to the front in the direction `w` favours. The next values
@@ -150,26 +152,50 @@ def scalarized(
     or pending).
     """
     losses = {t.id: _losses(objectives, t) for t in trials}
-    known = np.array([v for v in losses.values() if v is not None])
-    low, span = 0.0, 1.0
-    if len(known):
-        low, spread = known.min(axis=0), np.ptp(known, axis=0)
-        span = np.where(spread > 0, spread, 1.0)
-    worst_possible = 1.0 + rho * float(np.sum(weights))
+    ideal, span = _scale(
+        [losses[t.id] for t in trials if t.status in _OBSERVED],
+        [v for v in losses.values() if v is not None],
+    )
+    scores = {}
+    for trial in trials:
+        if trial.status in _OBSERVED and losses[trial.id] is not None:
+            scaled = weights * (np.asarray(losses[trial.id]) - ideal) / span
+            scores[trial.id] = float(np.max(scaled) + rho * np.sum(scaled))
+    # Infeasible trials: above every feasible score, the more the farther out.
+    worst = max([1.0 + rho * float(np.sum(weights)), *scores.values()])
     told = []
     for trial in trials:
         if trial.status == INFEASIBLE:
-            # Above every feasible score, by how far outside the limits it was.
             excess = min(objectives.excess(trial), 1.0) if objectives.constraints else 1
-            score = worst_possible + 0.5 + 0.5 * excess
-        elif trial.status in _OBSERVED and losses[trial.id] is not None:
-            scaled = (np.asarray(losses[trial.id]) - low) / span
-            score = float(np.max(weights * scaled) + rho * np.sum(weights * scaled))
+            score = worst + 0.5 + 0.5 * excess
+        elif trial.id in scores:
+            score = scores[trial.id]
         else:
             told.append(trial)  # failed (seen, not observed) or pending
             continue
         told.append(dataclasses.replace(trial, status=COMPLETED, score=score))
     return told
+
+
+def _scale(
+    feasible: list[list[float] | None], known: list[list[float]]
+) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """The ideal point and the span that map each objective to [0, 1] from the
+    best value to the worst one on the Pareto front (the nadir).
+
+    Scaling by the front rather than by every trial keeps a few failed trials (an
+    accuracy of 0.1 where good ones reach 0.95) from squeezing the differences that
+    matter, between trials near the front, into a sliver of [0, 1]; trials behind
+    the front score above 1. Objectives that do not vary on the front are scaled by
+    all the trials.
+    """
+    points = np.array([v for v in feasible if v is not None] or known)
+    if not len(points):
+        return 0.0, 1.0
+    ideal = points.min(axis=0)
+    nadir = points[pareto.front(points)].max(axis=0)
+    span = np.where(nadir > ideal, nadir - ideal, np.ptp(points, axis=0))
+    return ideal, np.where(span > 0, span, 1.0)
 
 
 def _losses(objectives: Objectives, trial: Trial) -> list[float] | None:
