@@ -1,7 +1,7 @@
 """Pareto search at equal budget: accuracy against parameter count on digits.
 
-Run: python benchmarks/multi_objective.py [--trials 30] [--seeds 5] [--epochs 6]
-     [--methods bayesian random optuna]
+Run: python benchmarks/multi_objective.py [--trials 30] [--seeds 5] [--first-seed 0]
+     [--epochs 6] [--methods bayesian random optuna]
 (Optuna is benchmark-only: `pip install optuna`.)
 
 Every method searches the same space (layers 1-3, units 4-256 per layer on a log
@@ -158,6 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument(
         "--methods", nargs="+", default=["bayesian", "random", "optuna"]
@@ -167,7 +168,8 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
         f"{platform.python_version()}, keras {keras.__version__}; "
-        f"{args.trials} trials x {args.epochs} epochs, seeds 0-{args.seeds - 1}"
+        f"{args.trials} trials x {args.epochs} epochs, seeds {args.first_seed}-"
+        f"{args.first_seed + args.seeds - 1}"
     )
     print(
         "| method | hypervolume (mean ± sd) | at 10 / 20 trials | front size "
@@ -177,7 +179,7 @@ def main() -> None:
     for method in args.methods:
         started = time.time()
         runs = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             keras.utils.set_random_seed(seed)
             if method == "optuna":
                 runs.append(run_optuna(task, seed, args.trials, args.epochs))
