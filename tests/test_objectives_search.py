@@ -222,6 +222,7 @@ def test_the_console_command_refuses_bad_choices(search, capsys):
     assert "expected NAME<=NUMBER or NAME>=NUMBER" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_pareto_plot(search, tmp_path):
     tuner, _ = search
     figure = tuner.plot(tmp_path / "front.png", kind="pareto")
@@ -341,6 +342,7 @@ class StopAfterFirstEpoch(kh.pruners.Pruner):
         return len(trials) > 0
 
 
+@pytest.mark.slow
 def test_pruning_watches_the_first_objective(digits, tmp_path):
     StopAfterFirstEpoch.asked = []
     tuner = make_tuner(
@@ -385,6 +387,7 @@ def test_worker_processes_measure_and_check_constraints(digits, tmp_path):
             assert trial.extra["objectives"]["params"] <= 1300
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs(tmp_path, monkeypatch):
     code = readme_example()
     for old, new in (("max_trials=30", "max_trials=3"), ("epochs=20", "epochs=1")):
