@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from keras_hparams.choosing import Best
+from keras_hparams.constraints import Constraint
 from keras_hparams.errors import (
     BuildError,
     FailedTrialError,
@@ -72,9 +74,11 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Best",
     "Boolean",
     "BuildError",
     "Choice",
+    "Constraint",
     "Dimension",
     "FailedTrialError",
     "FatalError",

@@ -6,6 +6,10 @@
     keras-hparams export DIR OUT           best model: OUT.keras, or a SavedModel folder
     keras-hparams export-optuna DIR URL    the search as an Optuna study (dashboard)
 
+With several objectives, `best` and `export` take the trial to read (`--trial 7`,
+or `--best val_accuracy --where "params<=100000"`), `show` prints the Pareto front,
+and `plot --kind pareto` draws it.
+
 DIR is a project folder (the one holding `trials.db`), or a folder holding exactly one
 project. `python -m keras_hparams.cli` runs the same command. Only `plot` and `export`
 import matplotlib or Keras (and TensorFlow): `--help`, `show` and `best` answer at once.
@@ -18,9 +22,12 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from keras_hparams import __version__
+from keras_hparams import __version__, pareto_plot
 from keras_hparams import export as export_lib
+from keras_hparams.choosing import Best
+from keras_hparams.constraints import Constraint
 from keras_hparams.plots import FORMATS, KINDS, YSCALES
 from keras_hparams.results import LoadedSearch, load
 
@@ -52,7 +59,11 @@ def _show(search: LoadedSearch, arguments: argparse.Namespace) -> int:
 def _best(search: LoadedSearch, arguments: argparse.Namespace) -> int:
     from keras_hparams.report import best_details
 
-    print(json.dumps(best_details(search.best_trial, search.objective), indent=2))
+    trial = search.choose(_choice(arguments))
+    details = best_details(trial, search.objective)
+    if "objectives" in trial.extra:
+        details["objectives"] = trial.extra["objectives"]
+    print(json.dumps(details, indent=2))
     return 0
 
 
@@ -70,7 +81,9 @@ def _plot(search: LoadedSearch, arguments: argparse.Namespace) -> int:
 
 def _export(search: LoadedSearch, arguments: argparse.Namespace) -> int:
     try:
-        path = search.export(arguments.out, format=arguments.format)
+        path = search.export(
+            arguments.out, format=arguments.format, choose=_choice(arguments)
+        )
     except TypeError as error:  # Keras's, for a class it cannot find
         missing = re.search(r"Could not locate \w+ '([^']+)'", str(error))
         if missing is None:
@@ -121,13 +134,16 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--trials", type=_positive, default=10, help="how many trials (default: 10)"
     )
-    command("best", _best, "Print the best trial's values as JSON.")
+    best = command("best", _best, "Print the best trial's values as JSON.")
     plot = command("plot", _plot, "Save plots of the search as a .png/.svg/.pdf.")
     plot.add_argument(
         "--out", required=True, metavar="FILE", help="the file; its suffix its format"
     )
     plot.add_argument(
-        "--kind", choices=KINDS, default="all", help="which plot (default: all)"
+        "--kind",
+        choices=(*KINDS, pareto_plot.KIND),
+        default="all",
+        help="which plot (default: all; pareto: the front of several objectives)",
     )
     plot.add_argument(
         "--yscale",
@@ -170,6 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     optuna.add_argument(
         "--study-name", help="the new study's name (default: the project's folder)"
     )
+    for sub in (best, export):
+        _choice_arguments(sub)
     return parser
 
 
@@ -200,6 +218,53 @@ def _custom_objects(modules: list[str]) -> dict[str, object] | None:
             ):
                 found[attribute] = value
     return found
+
+
+def _choice_arguments(parser: argparse.ArgumentParser) -> None:
+    """--trial, --best and --where: which trial of several good ones to read."""
+    parser.add_argument(
+        "--trial", type=_positive, help="this trial instead of the best one"
+    )
+    parser.add_argument(
+        "--best",
+        metavar="OBJECTIVE",
+        help="the trial with the best value of this objective (with --where)",
+    )
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        type=_limit,
+        metavar="LIMIT",
+        help='a limit such as "params<=100000" on --best\'s trials (repeatable)',
+    )
+
+
+def _choice(arguments: argparse.Namespace) -> Any:
+    """The `choose=` value that --trial, --best and --where give, or None."""
+    if arguments.trial is not None and arguments.best is not None:
+        raise ValueError("pass either --trial or --best, not both.")
+    if arguments.where and arguments.best is None:
+        raise ValueError(
+            "--where limits the trials of --best: pass --best OBJECTIVE too."
+        )
+    if arguments.best is not None:
+        return Best(arguments.best, where=arguments.where)
+    return arguments.trial
+
+
+def _limit(text: str) -> Constraint:
+    match = re.fullmatch(r"\s*([^<>=\s]+)\s*(<=|>=)\s*(\S+)\s*", text)
+    try:
+        value = float(match.group(3)) if match else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME<=NUMBER or NAME>=NUMBER. Received: {text!r}"
+        )
+    limit = "at_most" if match.group(2) == "<=" else "at_least"
+    return Constraint(match.group(1), **{limit: value})
 
 
 def _positive(text: str) -> int:

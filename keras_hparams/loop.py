@@ -31,7 +31,14 @@ from keras_hparams.project import Project
 from keras_hparams.runner import Job, Outcome, Task, build_defaults, error_message
 from keras_hparams.space import Dimension
 from keras_hparams.space import from_config as dimension_from_config
-from keras_hparams.trial import FAILED, INTERRUPTED, RUNNING, TIMED_OUT, Trial
+from keras_hparams.trial import (
+    FAILED,
+    INFEASIBLE,
+    INTERRUPTED,
+    RUNNING,
+    TIMED_OUT,
+    Trial,
+)
 
 # Re-proposals in a row that turn out, once built, to repeat a finished trial.
 MAX_REPEATS = 100
@@ -250,6 +257,7 @@ class SearchLoop:
             self.project.best(),
             self.project.objective.name,
             values=not self.executor.builds_here,
+            front=self._front(),
         )
         if outcome.fatal is not None:  # going on would fail every trial the same way
             raise outcome.fatal
@@ -267,6 +275,7 @@ class SearchLoop:
                 params={**proposed, **outcome.trial.params},
                 status=earlier.status,
                 score=earlier.score,
+                extra=dict(earlier.extra),  # objectives and constraints' values
             )
         )
 
@@ -294,6 +303,12 @@ class SearchLoop:
                 f" Tuner(trial_timeout={self.job.timeout}) stopped "
                 f"{counts[TIMED_OUT]} before they finished: give trials more time."
             )
+        if counts[INFEASIBLE]:
+            why += (
+                f" {counts[INFEASIBLE]} broke a constraint "
+                f"({first_line(_first_violation(trials))}): loosen it, or search "
+                "where it holds."
+            )
         failed = [t for t in trials if t.status == FAILED]
         if failed:
             why += f" The errors:\n{errors_by_trial(failed)}"
@@ -318,7 +333,18 @@ class SearchLoop:
                 f"Search interrupted during {which}; run search() again to resume."
             )
 
+    def _front(self) -> list[Trial] | None:
+        objectives = self.project.objectives
+        return objectives.front(self.project.trials()) if objectives.multi else None
+
     def _print_best(self) -> None:
+        front, objectives = self._front(), self.project.objectives
+        if front:
+            self.progress.print(
+                f"Search done. Pareto front of {len(front)} trials: "
+                + "; ".join(f"trial {t.id} ({objectives.format(t)})" for t in front)
+            )
+            return
         best = self.project.best()
         if best is not None:
             self.progress.print(
@@ -344,3 +370,10 @@ def errors_by_trial(trials: list[Trial]) -> str:
 
 def _ids(ids: list[int]) -> str:
     return ", ".join(str(i) for i in ids)
+
+
+def _first_violation(trials: list[Trial]) -> str:
+    for trial in trials:
+        for violation in trial.extra.get("violations", []):
+            return f"trial {trial.id}: {violation}"
+    return "no violation recorded"

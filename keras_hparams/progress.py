@@ -69,16 +69,23 @@ class Progress:
             )
 
     def trial_ended(
-        self, trial: Trial, best: Trial | None, objective: str, values: bool = False
+        self,
+        trial: Trial,
+        best: Trial | None,
+        objective: str,
+        values: bool = False,
+        front: list[Trial] | None = None,
     ) -> None:
-        """The outcome, the best so far, the time; with `values`, the values the
-        trial used."""
+        """The outcome, the best so far (with several objectives, the size of the
+        Pareto `front`), the time; with `values`, the values the trial used."""
         self.trials_run += 1
         if not self.verbose:
             return
         elapsed = time.monotonic() - self.started
         left = (self.max_trials - trial.id) * elapsed / self.trials_run
-        if trial.status == COMPLETED:
+        if trial.status == COMPLETED and "objectives" in trial.extra:
+            outcome = format_params(trial.extra["objectives"])
+        elif trial.status == COMPLETED:
             outcome = f"{objective}={format_value(trial.score)}"
         else:
             outcome = f"{trial.status.upper()}: {first_line(trial.error or '')}"
@@ -87,6 +94,8 @@ class Progress:
             if best is not None
             else "no completed trial yet"
         )
+        if front:
+            best_text = f"front: {len(front)} trials {[t.id for t in front]}"
         if values:
             outcome += f" ({format_params(trial.params) or 'the defaults'})"
         self.print(

@@ -18,9 +18,10 @@ from keras_hparams import checkpoints
 from keras_hparams.checkpoints import BestModel
 from keras_hparams.errors import SearchSpaceMismatchError, UnsupportedSpaceError
 from keras_hparams.objective import Objective
+from keras_hparams.objectives import Objectives
 from keras_hparams.space import Dimension, SearchSpace
 from keras_hparams.storage import DATABASE_NAME, LOCK_NAME, Meta, TrialStore, take_lock
-from keras_hparams.trial import COMPLETED, FAILED, RUNNING, Trial
+from keras_hparams.trial import COMPLETED, FAILED, INFEASIBLE, RUNNING, Trial
 
 # What keras-hparams writes in a project directory; overwrite=True deletes only these.
 OWN_FILES = {
@@ -37,8 +38,8 @@ class Project:
 
     Args:
         directory: path of the project folder (created if missing).
-        objective: the search's `Objective`; a project that completed trials with
-            another one is refused.
+        objective: the search's `Objective`, or its `Objectives` (several, or
+            constraints); a project that completed trials with others is refused.
         keep_checkpoints: int, how many of the best trials keep their model file.
         overwrite: bool, deletes what keras-hparams wrote in `directory` first.
 
@@ -54,13 +55,14 @@ class Project:
     def __init__(
         self,
         directory: Path,
-        objective: Objective,
+        objective: Objective | Objectives,
         *,
         keep_checkpoints: int = 3,
         overwrite: bool = False,
     ) -> None:
         self.directory = Path(directory)
-        self.objective = objective
+        self.objectives = Objectives.of(objective)
+        self.objective = self.objectives.primary
         self.keep_checkpoints = keep_checkpoints
         if overwrite:
             delete_own_files(self.directory)
@@ -74,8 +76,9 @@ class Project:
         return self.store.trials()
 
     def ranked(self, trials: list[Trial] | None = None) -> list[Trial]:
-        """Completed trials, best first (the earliest among equal scores)."""
-        return self.objective.ranked(self.trials() if trials is None else trials)
+        """Completed trials, best first (the earliest among equal scores; with
+        several objectives, the Pareto front first)."""
+        return self.objectives.ranked(self.trials() if trials is None else trials)
 
     def best(self) -> Trial | None:
         ranked = self.ranked()
@@ -92,13 +95,32 @@ class Project:
         """Refuses an objective other than the one the completed trials were scored
         with."""
         stored = self.store.get_meta(Meta.OBJECTIVE)
-        if stored is None or stored == self.objective.get_config():
+        if stored is None:
             return
-        if any(t.status == COMPLETED for t in self.trials()):
+        if stored != self.objective.get_config() and any(
+            t.status == COMPLETED for t in self.trials()
+        ):
             raise SearchSpaceMismatchError(
                 f"The project {self.directory} was searched with objective "
                 f"{Objective.from_config(stored)!r}, not {self.objective!r}. Pass "
                 "overwrite=True to start again, or use a new project_name."
+            )
+        self._check_objectives(stored)
+
+    def _check_objectives(self, primary: dict[str, Any]) -> None:
+        """Refuses other objectives or constraints than the scored trials had."""
+        stored = self.store.get_meta(Meta.OBJECTIVES) or {
+            "objectives": [primary],
+            "constraints": [],
+        }
+        if stored == self.objectives.get_config():
+            return
+        if any(t.status in (COMPLETED, INFEASIBLE) for t in self.trials()):
+            raise SearchSpaceMismatchError(
+                f"The project {self.directory} was searched with objectives "
+                f"{Objectives.from_config(stored).describe()}; this search has "
+                f"{self.objectives.describe()}. Pass overwrite=True to start "
+                "again, or use a new project_name."
             )
 
     def record_settings(self, scoring: dict[str, Any]) -> None:
@@ -107,6 +129,9 @@ class Project:
         incomparable with those of the completed trials."""
         self.check_objective()
         self.store.set_meta(Meta.OBJECTIVE, self.objective.get_config())
+        # A search of one metric stores what it always did.
+        if not self.objectives.simple or self.store.get_meta(Meta.OBJECTIVES):
+            self.store.set_meta(Meta.OBJECTIVES, self.objectives.get_config())
         stored = self.store.get_meta(Meta.SCORING)
         if stored is not None and any(t.status == COMPLETED for t in self.trials()):
             changed = sorted(
@@ -205,6 +230,8 @@ class Project:
     def checkpoint_bar(self, trials: list[Trial]) -> float | None:
         """The score a trial must beat to keep a model file (that of the last of
         the best `keep_checkpoints`), or None while fewer have completed."""
+        if self.objectives.multi:  # a trial that joins the front keeps its file
+            return None
         ranked = self.ranked(trials)
         if self.keep_checkpoints and len(ranked) >= self.keep_checkpoints:
             return ranked[self.keep_checkpoints - 1].score
@@ -220,10 +247,10 @@ class Project:
 
     def _keeps_checkpoint(self, trial: Trial) -> bool:
         others = [t for t in self.trials() if t.id != trial.id]
-        return trial in self.ranked(others + [trial])[: self.keep_checkpoints]
+        return trial.id in self.objectives.kept(others + [trial], self.keep_checkpoints)
 
     def _keep_best_checkpoints(self) -> None:
-        kept = {t.id for t in self.ranked()[: self.keep_checkpoints]}
+        kept = self.objectives.kept(self.trials(), self.keep_checkpoints)
         checkpoints.keep_only(self.directory, kept)
 
 

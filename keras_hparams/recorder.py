@@ -25,6 +25,8 @@ class TrialRecorder(keras.callbacks.Callback):
             objective's value at every epoch so far; `True` stops the training.
         on_epoch: None, or `on_epoch(recorder)`, called after each recorded epoch
             (the runner saves the trial's progress there).
+        required: names of other metrics the logs must hold (more objectives,
+            constraints on metrics).
     """
 
     def __init__(
@@ -33,12 +35,14 @@ class TrialRecorder(keras.callbacks.Callback):
         keep_weights: bool = True,
         prune: Callable[[list[float]], bool] | None = None,
         on_epoch: Callable[[TrialRecorder], None] | None = None,
+        required: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.objective = objective
         self.keep_weights = keep_weights
         self.prune = prune
         self.on_epoch = on_epoch
+        self.required = required
         self.pruned_at: int | None = None
         self.history: list[dict[str, float]] = []
         self.best_epoch: int | None = None
@@ -48,12 +52,13 @@ class TrialRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = {k: float(v) for k, v in (logs or {}).items() if _is_scalar(v)}
         name = self.objective.name
-        if name not in logs:
-            raise ObjectiveNotFoundError(
-                f"The objective {name!r} is not among the metrics the model reports: "
-                f"{sorted(logs)}. Choose one of these, or pass validation_data or "
-                "validation_split to get the val_ metrics."
-            )
+        for required in (name, *self.required):
+            if required not in logs:
+                raise ObjectiveNotFoundError(
+                    f"The objective {required!r} is not among the metrics the model "
+                    f"reports: {sorted(logs)}. Choose one of these, or pass "
+                    "validation_data or validation_split to get the val_ metrics."
+                )
         self.history.append(logs)
         for key in dict.fromkeys(("loss", name)):
             if key in logs and not math.isfinite(logs[key]):

@@ -52,12 +52,16 @@ def rows(
     objective_name: str,
     *,
     prefix: str = DEFAULT_PREFIX,
+    objectives: Any = None,
 ) -> list[dict[str, Any]]:
     """One dict per trial, in the order of `columns`.
 
     The objective's column is named after its metric and holds the trial's score.
-    Other metrics are those of the trial's best epoch. A hyperparameter a trial did
-    not use (a conditional one), a metric of a trial without a best epoch, and a time
+    With `objectives` (an `Objectives`) of several objectives or constraints, each
+    other objective and constrained quantity has a column after it (None where not
+    measured), and `"front"` says whether the trial is on the Pareto front. Other
+    metrics are those of the trial's best epoch. A hyperparameter a trial did not
+    use (a conditional one), a metric of a trial without a best epoch, and a time
     not known yet are `None`. `best_epoch` is 0-based, as `Trial.best_epoch` and
     Keras's `EarlyStopping.best_epoch`; `started` and `ended` are timezone-aware
     datetimes, `seconds` their difference.
@@ -66,9 +70,13 @@ def rows(
         TypeError: `prefix` is not a string.
         ValueError: a column name would be used twice.
     """
-    columns = column_names(space, trials, objective_name, prefix=prefix)
+    columns = column_names(
+        space, trials, objective_name, prefix=prefix, objectives=objectives
+    )
     names = parameter_names(space, trials)
-    metrics = metric_names(trials, objective_name)
+    quantities = _quantity_names(objectives, objective_name)
+    metrics = [m for m in metric_names(trials, objective_name) if m not in quantities]
+    front = {t.id for t in objectives.front(trials)} if quantities else set()
     table = []
     for trial in trials:
         best = _best_logs(trial)
@@ -77,6 +85,9 @@ def rows(
             "status": trial.status,
             objective_name: trial.score,
         }
+        row.update({name: _recorded(trial, name) for name in quantities})
+        if quantities:
+            row["front"] = trial.id in front
         row.update({prefix + name: trial.params.get(name) for name in names})
         row.update({name: best.get(name) for name in metrics})
         row.update(
@@ -89,6 +100,7 @@ def rows(
         )
         table.append({column: row[column] for column in columns})
     return table
+    return table
 
 
 def column_names(
@@ -97,18 +109,25 @@ def column_names(
     objective_name: str,
     *,
     prefix: str = DEFAULT_PREFIX,
+    objectives: Any = None,
 ) -> list[str]:
-    """The columns of `rows`: id, status, the objective, each hyperparameter
+    """The columns of `rows`: id, status, the objective (then the other objectives,
+    constrained quantities and `front`, with several), each hyperparameter
     (`prefix` + name), each other metric, then `BOOKKEEPING_COLUMNS`."""
     if not isinstance(prefix, str):
         raise TypeError(
             "results(prefix=...) expects a string put before each hyperparameter's "
             f'name, such as "{DEFAULT_PREFIX}" or "". Received: prefix={prefix!r}.'
         )
+    quantities = _quantity_names(objectives, objective_name)
+    leading = ["id", "status", objective_name, *quantities]
+    leading += ["front"] if quantities else []
     groups = {
-        "bookkeeping": ["id", "status", objective_name, *BOOKKEEPING_COLUMNS],
+        "bookkeeping": [*leading, *BOOKKEEPING_COLUMNS],
         "hyperparameter": [prefix + n for n in parameter_names(space, trials)],
-        "metric": metric_names(trials, objective_name),
+        "metric": [
+            m for m in metric_names(trials, objective_name) if m not in quantities
+        ],
     }
     seen: dict[str, str] = {}
     for group, names in groups.items():
@@ -120,7 +139,8 @@ def column_names(
                     f'for the hyperparameters, such as prefix="{DEFAULT_PREFIX}".'
                 )
             seen[name] = group
-    head, tail = groups["bookkeeping"][:3], groups["bookkeeping"][3:]
+    head = groups["bookkeeping"][: len(leading)]
+    tail = groups["bookkeeping"][len(leading) :]
     return head + groups["hyperparameter"] + groups["metric"] + tail
 
 
@@ -249,6 +269,9 @@ def summary_text(results: Any, num_trials: int = 10) -> str:
         f"Trials: {len(trials)}" + (f" ({status})" if status else "") + ".",
     ]
     ranked = results.ranked_trials(trials)
+    objectives = getattr(results, "objectives", None)
+    if _quantity_names(objectives):
+        return "\n".join(lines[:1] + objectives_summary(results, trials, num_trials))
     if ranked:
         best = ranked[0]
         lines.append(
@@ -262,6 +285,80 @@ def summary_text(results: Any, num_trials: int = 10) -> str:
         trials_table(shown, results.space, objective.name) if shown else "(none yet)"
     )
     return "\n".join(lines)
+
+
+def objectives_table(
+    trials: Sequence[Trial], space: SearchSpace, objectives: Any
+) -> str:
+    """`trials` as a table: trial, status, each objective and constrained
+    quantity, epochs, time and each value."""
+    quantities = _quantity_names(objectives)
+    names = parameter_names(space, trials)
+    headers = ["trial", "status", *quantities, "epochs", "time", *names]
+    body = [
+        [
+            trial.id,
+            trial.status,
+            *(_recorded(trial, name) for name in quantities),
+            len(trial.history),
+            format_seconds(trial.seconds or 0),
+            *(trial.params.get(name) for name in names),
+        ]
+        for trial in trials
+    ]
+    return format_table(headers, body)
+
+
+def objectives_summary(
+    results: Any, trials: Sequence[Trial], num_trials: int
+) -> list[str]:
+    """The lines of a summary with several objectives or constraints: the
+    objectives, the Pareto front (the best trial, with one objective), the
+    search space, then the best-ranked trials."""
+    objectives = results.objectives
+    counts = {s: sum(t.status == s for t in trials) for s in STATUSES}
+    status = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    front = objectives.front(trials)
+    goals = ", ".join(
+        f"{o.name}, {_DIRECTIONS[o.direction]}" for o in objectives.objectives
+    )
+    limits = ", ".join(str(c) for c in objectives.constraints)
+    lines = [
+        f"Objectives: {goals}. "
+        + (f"Constraints: {limits}. " if limits else "")
+        + f"Trials: {len(trials)}"
+        + (f" ({status})" if status else "")
+        + ".",
+        "",
+        f"Pareto front ({len(front)} trials)" if objectives.multi else "Best trial",
+        objectives_table(front, results.space, objectives) if front else "(none yet)",
+        "",
+        f"Search space ({len(results.space)} dimensions)",
+        space_table(results.space) if len(results.space) else "(empty)",
+    ]
+    ranked = objectives.ranked(trials)[:num_trials]
+    lines += ["", f"Top {len(ranked)} of {counts[COMPLETED]} completed trials"]
+    if ranked:
+        lines.append(objectives_table(ranked, results.space, objectives))
+    else:
+        lines.append("(none yet)")
+    return lines
+
+
+def _quantity_names(objectives: Any, but: str | None = None) -> list[str]:
+    """The objectives' and constrained quantities' names (but `but`), or [] for a
+    search of one metric."""
+    if objectives is None or objectives.simple:
+        return []
+    return [q for q in objectives.quantities() if q != but]
+
+
+def _recorded(trial: Trial, name: str) -> Any:
+    from keras_hparams.objectives import recorded
+
+    if "objectives" not in trial.extra and "constraints" not in trial.extra:
+        return None
+    return recorded(trial, name)
 
 
 def _is_number(value: Any) -> bool:

@@ -11,11 +11,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keras_hparams import checkpoints, report
+from keras_hparams import checkpoints, choosing, report
 from keras_hparams.objective import Objective
+from keras_hparams.objectives import Objectives
 from keras_hparams.space import SearchSpace
 from keras_hparams.storage import DATABASE_NAME, Meta, TrialStore
-from keras_hparams.trial import Trial
+from keras_hparams.trial import COMPLETED, Trial
 
 if TYPE_CHECKING:  # imported where used: reading results needs no TensorFlow
     import keras
@@ -30,7 +31,8 @@ class SearchResults:
 
     Attributes:
         project_directory: Path of the project folder.
-        objective: the search's `Objective`.
+        objective: the search's `Objective` (with several, the first).
+        objectives: its `Objectives`: every objective and constraint.
         space: the `SearchSpace` found so far.
         builder: what builds the models (`kh.Tuner` sets it), needed to retrain;
             `None` for a search opened with `kh.load`.
@@ -49,6 +51,8 @@ class SearchResults:
 
     project_directory: Path
     objective: Objective
+    objectives: Objectives
+    _choice: Any = None  # what choose() chose: a trial id or a kh.Best rule
     _store: TrialStore  # the project's trial store, opened by the subclass
     space: SearchSpace
     builder: Any = None
@@ -59,54 +63,102 @@ class SearchResults:
         """Every trial of the project, by id, as stored now."""
         return self._store.trials()
 
-    def _best_checkpoint(self) -> tuple[Trial, Path]:
-        """The best trial and its best-epoch model file, or FileNotFoundError."""
-        trial = self.best_trial
+    def _best_checkpoint(self, choose: Any = None) -> tuple[Trial, Path]:
+        """The best (or chosen) trial and its best-epoch model file, or
+        FileNotFoundError."""
+        trial = self._chosen(choose)
         checkpoint = checkpoints.path(self.project_directory, trial.id)
         if not checkpoint.exists():
+            chosen = choose is not None or self._choice is not None
+            which = "chosen" if chosen else "best"
             raise FileNotFoundError(
-                f"No checkpoint was kept for the best trial ({trial.id}): expected "
+                f"No checkpoint was kept for the {which} trial ({trial.id}): expected "
                 f"{checkpoint}. A search with Tuner(keep_checkpoints=0) keeps none; "
                 "rebuild the model with the best values and train it instead."
             )
         return trial, checkpoint
 
-    def best_model(self) -> keras.Model:
+    def best_model(self, *, choose: Any = None) -> keras.Model:
         """The best trial's model with the weights of its best epoch, compiled."""
         raise NotImplementedError
 
     @property
     def best_trial(self) -> Trial:
-        """The completed trial with the best score (the earliest among equals)."""
-        ranked = self.ranked_trials()
-        if not ranked:
-            raise RuntimeError(
-                f"No completed trial in {self.project_directory} yet: "
-                "run search() first."
-            )
-        return ranked[0]
+        """The completed trial with the best score (the earliest among equals).
+
+        With several objectives, the trial `choose()` chose, or the only one on
+        the Pareto front; a `ValueError` that lists the front otherwise.
+        """
+        return self._chosen(None)
 
     @property
     def best_params(self) -> dict[str, Any]:
-        """The best trial's values, by hyperparameter name."""
+        """The best (or chosen) trial's values, by hyperparameter name."""
         return dict(self.best_trial.params)
 
     @property
     def best_score(self) -> float:
-        """The best trial's score: its best epoch's value of the objective."""
+        """The best trial's score: its best epoch's value of the objective (with
+        several objectives, the chosen trial's value of the first one)."""
         return self.best_trial.score
 
+    @property
+    def best_trials(self) -> list[Trial]:
+        """The Pareto front: the completed trials that no other completed trial
+        beats on every objective, best first by the first objective. With one
+        objective, the best trial (and any with the same score)."""
+        return self.objectives.front(self.trials)
+
+    def choose(self, choice: Any) -> Trial:
+        """Chooses the trial that `best_trial`, `best_params`, `best_score`,
+        `best_model()` and `export()` read, among several good ones.
+
+        Args:
+            choice: a trial id, a `kh.Trial`, a `kh.Best` rule (the best value of
+                one objective among the trials that meet some limits, decided
+                again at each read), or None to return to the default.
+
+        Returns:
+            The chosen trial.
+
+        Example:
+
+        ```python
+        tuner.best_trials                 # the Pareto front
+        tuner.choose(kh.Best("val_accuracy",
+                             where=kh.Constraint("params", at_most=100_000)))
+        tuner.export("small.keras")
+        ```
+        """
+        trial = self._chosen(choice)
+        self._choice = choice.id if isinstance(choice, Trial) else choice
+        return trial
+
+    def _chosen(self, choose: Any) -> Trial:
+        trials = self.trials
+        if not any(t.status == COMPLETED for t in trials):
+            raise RuntimeError(
+                f"No completed trial in {self.project_directory} yet: "
+                "run search() first."
+            )
+        return choosing.choose(
+            self.objectives, trials, self._choice if choose is None else choose
+        )
+
     def ranked_trials(self, trials: list[Trial] | None = None) -> list[Trial]:
-        """Completed trials, best first (the earliest among equal scores)."""
-        return self.objective.ranked(self.trials if trials is None else trials)
+        """Completed trials, best first (the earliest among equal scores; with
+        several objectives, the Pareto front first)."""
+        return self.objectives.ranked(self.trials if trials is None else trials)
 
     # -- tables ---------------------------------------------------------------
     def results(self, *, as_frame: bool = False, prefix: str = "hp_") -> Any:
         """One row per trial, by id.
 
         Columns: `id`, `status`, the objective (named after its metric, the trial's
-        score), each hyperparameter as `prefix` + its name, the other metrics at the
-        trial's best epoch, then `best_epoch` (0-based, as `Trial.best_epoch`),
+        score), with several objectives or constraints each other objective and
+        constrained quantity and `front` (whether the trial is on the Pareto
+        front), each hyperparameter as `prefix` + its name, the other metrics at
+        the trial's best epoch, then `best_epoch` (0-based, as `Trial.best_epoch`),
         `epochs_trained`, `started` and `ended` (timezone-aware datetimes),
         `seconds` and `error`. A hyperparameter that a trial did not use (a
         conditional one) is `None`. The prefix keeps a tuned `epochs` apart from
@@ -128,7 +180,13 @@ class SearchResults:
         frame.sort_values("val_loss")[["val_loss", "hp_lr", "best_epoch"]]
         ```
         """
-        table = report.rows(self.space, self.trials, self.objective.name, prefix=prefix)
+        table = report.rows(
+            self.space,
+            self.trials,
+            self.objective.name,
+            prefix=prefix,
+            objectives=self.objectives,
+        )
         return report.as_frame(table) if as_frame else table
 
     def importance(self, *, seed: int = 0) -> Any:
@@ -182,7 +240,9 @@ class SearchResults:
                 value), `"partial_dependence"` (a surrogate model's prediction as
                 one hyperparameter varies, with its uncertainty), `"importance"`
                 (see `importance()`), `"contour"` (the prediction over the two most
-                important hyperparameters), or `"all"`. Defaults to `"all"`.
+                important hyperparameters), or `"all"`. Defaults to `"all"`. With
+                several objectives, `"pareto"` draws each trial by two objectives
+                and the front; the other kinds show the first objective.
             yscale: str, `"linear"`, `"log"`, or `"auto"` (the default: log for a
                 positive objective to minimize spanning more than a decade). The
                 range is set by the bulk of the scores; a far outlier (a diverged
@@ -191,9 +251,13 @@ class SearchResults:
         Returns:
             The `matplotlib.figure.Figure`.
         """
-        from keras_hparams import plots
+        from keras_hparams import pareto_plot, plots
 
-        return plots.plot(self, kind=kind, path=path, yscale=yscale)
+        if kind == pareto_plot.KIND:
+            return pareto_plot.plot(self, path)
+        # With several objectives, the other plots' "best" is the first objective's.
+        shown = pareto_plot.FirstObjective(self) if self.objectives.multi else self
+        return plots.plot(shown, kind=kind, path=path, yscale=yscale)
 
     # -- display --------------------------------------------------------------
     def __repr__(self) -> str:
@@ -213,6 +277,7 @@ class SearchResults:
         *fit_args: Any,
         format: str | None = None,
         retrain: bool = False,
+        choose: Any = None,
         **fit_kwargs: Any,
     ) -> Path:
         """Writes the best model in a form that plain Keras or TF Serving loads.
@@ -234,6 +299,9 @@ class SearchResults:
                 as the best trial's best epoch, and exports that model. Needs the
                 search's builder: a `kh.Tuner`, not a search opened with `kh.load`.
                 Defaults to `False`: the best trial's checkpoint.
+            choose: which trial to export instead of the best (or the one
+                `choose()` chose): a trial id, a `kh.Trial` or a `kh.Best` rule.
+                Defaults to `None`.
             **fit_kwargs: with `retrain=True`, arguments of `model.fit` (`epochs`,
                 `batch_size`, ...); tuned ones default to the best values.
 
@@ -246,13 +314,14 @@ class SearchResults:
         tuner.export("best.keras")                    # keras.models.load_model
         tuner.export("serving/digits/1")              # tf.saved_model.load
         tuner.export("final.keras", x, y, retrain=True)  # train on all the data
+        tuner.export("t7.keras", choose=7)            # trial 7 of a Pareto front
         ```
         """
         from keras_hparams import export as export_lib
 
         path = Path(path)
         format = export_lib.resolve_format(path, format)
-        trial = self.best_trial
+        trial = self._chosen(choose)
         if retrain:
             model, epochs = export_lib.retrain(
                 self._builder_for_retrain(), trial, fit_args, fit_kwargs, seed=self.seed
@@ -264,7 +333,7 @@ class SearchResults:
                 f"{sorted(fit_kwargs)} arguments, retrain=False."
             )
         else:
-            model, epochs = self.best_model(), (trial.best_epoch or 0) + 1
+            model, epochs = self.best_model(choose=trial), (trial.best_epoch or 0) + 1
         export_lib.save(model, path, format)
         details = {
             **report.best_details(trial, self.objective),
@@ -272,6 +341,9 @@ class SearchResults:
             "model_epochs": epochs,
             "format": format,
         }
+        if "objectives" in trial.extra:
+            details["objectives"] = self.objectives.get_config()
+            details["values"] = trial.extra["objectives"]
         export_lib.write_details(path, format, details)
         return path
 
@@ -329,17 +401,26 @@ class LoadedSearch(SearchResults):
                 "no objective. Expected a folder written by kh.Tuner."
             )
         self.objective = Objective.from_config(objective)
+        stored = self._store.get_meta(Meta.OBJECTIVES)
+        self.objectives = (
+            Objectives.from_config(stored) if stored else Objectives([self.objective])
+        )
 
     @property
     def space(self) -> SearchSpace:
         """The search space as stored now (a running search may still extend it)."""
         return SearchSpace.from_config(self._store.get_meta(Meta.SPACE) or [])
 
-    def best_model(self) -> keras.Model:
-        """The best trial's model with the weights of its best epoch, compiled."""
+    def best_model(self, *, choose: Any = None) -> keras.Model:
+        """The best trial's model with the weights of its best epoch, compiled.
+
+        Args:
+            choose: a trial id, a `kh.Trial` or a `kh.Best` rule: that trial's
+                model instead. Defaults to `None`.
+        """
         import keras
 
-        _, checkpoint = self._best_checkpoint()
+        _, checkpoint = self._best_checkpoint(choose)
         return keras.models.load_model(checkpoint, custom_objects=self.custom_objects)
 
     def close(self) -> None:

@@ -20,16 +20,17 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_hparams import checkpoints
+from keras_hparams import checkpoints, measures
 from keras_hparams.checkpoints import BestModel, ModelBytes, ModelInMemory
 from keras_hparams.errors import BuildError, FailedTrialError, FatalError
 from keras_hparams.fit_arguments import FitPlan
 from keras_hparams.memory import prepare
 from keras_hparams.objective import Objective
+from keras_hparams.objectives import Objectives
 from keras_hparams.space import Dimension, SearchSpace
 from keras_hparams.space import from_config as dimension_from_config
 from keras_hparams.training import Training
-from keras_hparams.trial import FAILED, Trial
+from keras_hparams.trial import FAILED, INFEASIBLE, Trial
 from keras_hparams.tunable import BuildContext
 
 # Called in this process once a trial is built and before it trains, with the trial
@@ -57,6 +58,9 @@ class Job:
     """Whether the best model travels as file bytes (to another process)."""
     strategy: Any = None
     """A `tf.distribute.Strategy` whose scope each trial runs under (this process)."""
+    objectives: Objectives | None = None
+    """With several objectives or constraints, all of them (`objective` is the
+    first); None for a search of one metric."""
 
 
 @dataclasses.dataclass
@@ -115,6 +119,10 @@ def run_trial(job: Job, task: Task, on_built: OnBuilt | None = None) -> Outcome:
                 return Outcome(trial, dimensions, repeat_of=repeat)
             if on_built is not None:
                 on_built(trial, [dimension_from_config(c) for c in dimensions])
+            measured = _before_training(job, trial, model)
+            if trial.status == INFEASIBLE:  # a constraint broken: not trained
+                trial.ended = time.time()
+                return Outcome(trial, dimensions)
             best = _training(job, task, project).run(
                 trial,
                 model,
@@ -122,6 +130,7 @@ def run_trial(job: Job, task: Task, on_built: OnBuilt | None = None) -> Outcome:
                 job.plan,
                 project or Path(tempfile.gettempdir()),
             )
+            _after_training(job, trial, best if best is not None else model, measured)
     except Exception as error:  # noqa: BLE001 - recorded on the trial
         trial.params = {**proposed, **trial.params, **context.active}
         trial.status, trial.error = FAILED, error_message(error)
@@ -130,6 +139,21 @@ def run_trial(job: Job, task: Task, on_built: OnBuilt | None = None) -> Outcome:
         return Outcome(trial, _dimensions(context, job), fatal=fatal)
     trial.ended = time.time()
     return Outcome(trial, dimensions, best_model=_best_model(job, task, trial, best))
+
+
+def _before_training(job: Job, trial: Trial, model: keras.Model) -> dict:
+    if job.objectives is None:
+        return {}
+    return measures.before_training(job.objectives, trial, model)
+
+
+def _after_training(
+    job: Job, trial: Trial, model: keras.Model, measured: dict[str, float]
+) -> None:
+    if job.objectives is None:
+        return
+    measures.after_training(job.objectives, trial, model, measured)
+    measures.log_to_tensorboard(job.plan.callbacks, trial, job.objective.name)
 
 
 def _training(job: Job, task: Task, project: Path | None) -> Training:
@@ -144,6 +168,7 @@ def _training(job: Job, task: Task, project: Path | None) -> Training:
         resume=checkpoints.load_progress(project, task.trial.id) if project else None,
         fit=getattr(job.builder, "fit_model", None),
         space=SearchSpace.from_config(task.space),
+        required=job.objectives.metrics() if job.objectives else (),
     )
 
 

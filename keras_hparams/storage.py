@@ -30,7 +30,11 @@ class Meta:
 
     SCHEMA_VERSION = "schema_version"
     OBJECTIVE = "objective"
-    """The `Objective.get_config()` the trials were scored with."""
+    """The `Objective.get_config()` the trials were scored with (with several
+    objectives, the first one's)."""
+    OBJECTIVES = "objectives"
+    """`Objectives.get_config()`: every objective and constraint, for a search
+    with several or with constraints (absent for a search of one metric)."""
     SPACE = "space"
     """`SearchSpace.get_config()` of every dimension found so far."""
     SCORING = "scoring"

@@ -57,6 +57,8 @@ class Training:
         fit: None, or `fit(model, *args, **kwargs)` to call instead of `model.fit`
             (a KerasTuner-style `HyperModel.fit`).
         space: the search space, for the TensorBoard HParams domains.
+        required: the other metrics the model must report (more objectives,
+            constraints): checked at the first epoch's end.
     """
 
     objective: Objective
@@ -67,6 +69,7 @@ class Training:
     resume: dict[str, Any] | None = None
     fit: Callable[..., Any] | None = None
     space: SearchSpace | None = None
+    required: tuple[str, ...] = ()
 
     def run(
         self,
@@ -95,6 +98,7 @@ class Training:
                 on_epoch=self._saver(model, trial.id, project_directory)
                 if single and self.save_every is not None
                 else None,
+                required=self.required,
             )
             if single and self.resume is not None:
                 kwargs = self._restore(model, recorder, kwargs)

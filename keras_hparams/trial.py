@@ -11,7 +11,8 @@ FAILED = "failed"
 INTERRUPTED = "interrupted"
 PRUNED = "pruned"
 TIMED_OUT = "timed_out"
-STATUSES = (RUNNING, COMPLETED, FAILED, INTERRUPTED, PRUNED, TIMED_OUT)
+INFEASIBLE = "infeasible"
+STATUSES = (RUNNING, COMPLETED, FAILED, INTERRUPTED, PRUNED, TIMED_OUT, INFEASIBLE)
 
 
 @dataclasses.dataclass
@@ -24,14 +25,19 @@ class Trial:
             the dimensions active in its build, plus tuned fit arguments).
         status: str, one of `"running"`, `"completed"`, `"failed"`, `"interrupted"`,
             `"pruned"` (stopped early by a pruner; its score is its best epoch so far),
-            `"timed_out"` (stopped at `trial_timeout`; likewise).
+            `"timed_out"` (stopped at `trial_timeout`; likewise), `"infeasible"`
+            (it breaks a `kh.Constraint`: never best; not trained if its
+            parameter count or latency broke it).
         score: float or None, the objective at the trial's best epoch.
         best_epoch: int or None, that epoch (0-based).
         history: list of dicts, the metrics Keras reported at each epoch.
         started, ended: float or None, times as seconds since the epoch.
         error: str or None, why the trial failed.
         extra: dict, details some options add: `"scores"` (one per cross-validation
-            fold or execution, whose mean is `score`), `"pruned_at"`, `"timeout"`.
+            fold or execution, whose mean is `score`), `"pruned_at"`, `"timeout"`;
+            with several objectives or constraints, `"objectives"` and
+            `"constraints"` (their values by name; `score` is the first
+            objective's) and `"violations"` (why an infeasible trial is).
     """
 
     id: int
@@ -47,7 +53,7 @@ class Trial:
 
     @property
     def finished(self) -> bool:
-        return self.status in (COMPLETED, FAILED, PRUNED, TIMED_OUT)
+        return self.status in (COMPLETED, FAILED, PRUNED, TIMED_OUT, INFEASIBLE)
 
     @property
     def seconds(self) -> float | None:

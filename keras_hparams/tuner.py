@@ -17,8 +17,10 @@ import keras
 from keras_hparams import algorithms, execution, fit_arguments, interrupts
 from keras_hparams.callbacks import per_trial_paths
 from keras_hparams.checks import check_int, check_seconds
+from keras_hparams.constraints import Constraint
 from keras_hparams.loop import SearchLoop
 from keras_hparams.objective import Objective
+from keras_hparams.objectives import Objectives
 from keras_hparams.progress import Progress
 from keras_hparams.project import Project
 from keras_hparams.results import SearchResults
@@ -37,8 +39,18 @@ class Tuner(SearchResults):
         objective: str or `kh.Objective`, the metric to optimize, scored at each trial's
             best epoch. Names with loss, error, mse, mae or crossentropy are minimized;
             accuracy, auc, precision, recall or f1 maximized. Defaults to `"val_loss"`.
+            A list of them searches for the Pareto front of several objectives
+            (`best_trials`); the first must be a metric, the others may be
+            measures of the model: `"params"`, `"latency"`, `"size"` (minimized),
+            `kh.Objective.latency(batch_size=32)`, or `kh.Objective(name,
+            direction, measure=fn)`.
         max_trials: int, the number of trials in the project, counting earlier runs
             and failed trials. Defaults to `10`.
+        constraints: a `kh.Constraint` or a list of them (`kh.Constraint("params",
+            at_most=100_000)`): a trial outside one is recorded as infeasible
+            with its values and is never best; a parameter count or latency
+            over its limit is found on the built model, before training.
+            Defaults to `None`.
         algorithm: `"bayesian"` (default), `"random"`, or a
             `kh.algorithms.Algorithm` instance.
         directory: str or path, where projects live. Defaults to `"hparams"`.
@@ -106,9 +118,10 @@ class Tuner(SearchResults):
     def __init__(
         self,
         hypermodel: Any,
-        objective: str | Objective = "val_loss",
+        objective: str | Objective | list[str | Objective] = "val_loss",
         *,
         max_trials: int = 10,
+        constraints: Constraint | list[Constraint] | None = None,
         algorithm: str | algorithms.Algorithm = "bayesian",
         directory: str | os.PathLike = "hparams",
         project_name: str = "search",
@@ -131,7 +144,8 @@ class Tuner(SearchResults):
     ) -> None:
         _check_not_bootstrapping()
         self.builder = as_builder(hypermodel)
-        self.objective = Objective.from_argument(objective)
+        self.objectives = Objectives.from_arguments(objective, constraints)
+        self.objective = self.objectives.primary
         for name, value, minimum in (
             ("max_trials", max_trials, 1),
             ("max_consecutive_failures", max_consecutive_failures, 1),
@@ -151,7 +165,9 @@ class Tuner(SearchResults):
         _check_project_name(project_name)
         self.max_trials = max_trials
         self.seed = seed
-        self.algorithm = algorithms.get(algorithm, seed)
+        self.algorithm = algorithms.for_objectives(
+            algorithms.get(algorithm, seed), self.objectives
+        )
         self.pruner = _get_pruner(pruner, cv, executions_per_trial)
         self.distribution_strategy = _check_strategy(distribution_strategy)
         self._executor = execution.configure(
@@ -172,7 +188,7 @@ class Tuner(SearchResults):
         self.project_directory = Path(directory) / project_name
         self._project = Project(
             self.project_directory,
-            self.objective,
+            self.objectives,
             keep_checkpoints=keep_checkpoints,
             overwrite=overwrite,
         )
@@ -185,9 +201,14 @@ class Tuner(SearchResults):
         return self._project.space
 
     # -- results --------------------------------------------------------------
-    def best_model(self) -> keras.Model:
-        """The best trial's model with the weights of its best epoch, compiled."""
-        trial, checkpoint = self._best_checkpoint()
+    def best_model(self, *, choose: Any = None) -> keras.Model:
+        """The best trial's model with the weights of its best epoch, compiled.
+
+        Args:
+            choose: a trial id, a `kh.Trial` or a `kh.Best` rule: that trial's
+                model instead (see `choose()`). Defaults to `None`.
+        """
+        trial, checkpoint = self._best_checkpoint(choose)
         # A context, not build(): the values include tuned fit arguments.
         context = BuildContext(self.builder.space, trial.params)
         model = self.builder.build_in(context)
@@ -267,11 +288,12 @@ class Tuner(SearchResults):
             key=self.algorithm.key,
             pruner=self.pruner,
             seed=self.seed,
-            keep_weights=self.keep_checkpoints > 0,
+            keep_weights=self.keep_checkpoints > 0 or self.objectives.needs_weights,
             timeout=self.trial_timeout,
             save_every=self.save_progress_every,
             project_directory=str(self.project_directory),
             strategy=self.distribution_strategy,
+            objectives=None if self.objectives.simple else self.objectives,
         )
 
     def _announce(self, progress: Progress) -> None:
@@ -279,8 +301,8 @@ class Tuner(SearchResults):
         resumed = f", resuming with {done} trials done" if done else ""
         progress.print(
             f"Search of {self.max_trials} trials in {self.project_directory}: "
-            "objective "
-            f"{self.objective.name} ({self.objective.direction}), "
+            f"objective{'s' if self.objectives.multi else ''} "
+            f"{self.objectives.describe()}, "
             f"{type(self.algorithm).__name__}{resumed}."
         )
 

@@ -51,7 +51,7 @@ def test_each_trial_gets_fresh_copies_and_its_own_tensorboard_folder(tmp_path):
 def test_trial_folders_hold_the_values_and_score_for_the_hparams_dashboard(tuner):
     logs = tuner.project_directory.parent / "logs"
     trials = tuner.trials
-    assert sorted(p.name for p in logs.iterdir()) == [
+    assert sorted(p.name for p in logs.iterdir() if p.is_dir()) == [
         f"trial_{t.id:04d}" for t in trials
     ]
     for trial in trials:
@@ -300,6 +300,11 @@ def test_with_the_space_the_dashboard_knows_every_domain_and_the_objective_first
     assert logged["units"] == 8 and logged["act"] == "tanh"
 
 
-def test_without_the_space_no_experiment_configuration_is_written(tuner):
+def test_a_tuner_declares_its_search_space_to_the_dashboard(tuner):
+    # The tuner gives each trial's logger the space: the parent log folder holds
+    # the experiment configuration, with every dimension of the search.
     logs = tuner.project_directory.parent / "logs"
-    assert not list(logs.glob("events.out.tfevents.*"))  # only the trial folders
+    experiment = read_experiment(logs)
+    declared = {info.name for info in experiment.hparam_infos}
+    assert declared == set(tuner.space.names)
+    assert experiment.metric_infos[0].name.tag == tuner.objective.name

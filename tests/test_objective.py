@@ -231,3 +231,85 @@ def test_equality_and_repr():
     assert kh.Objective("val_auc", "max") != kh.Objective("val_auc", "min")
     assert kh.Objective("val_auc", "max") != "val_auc"
     assert repr(kh.Objective("val_auc", "max")) == "Objective('val_auc', 'max')"
+
+
+# -- measured objectives ----------------------------------------------------------
+@pytest.mark.parametrize(
+    "objective, config, text",
+    [
+        (
+            kh.Objective.params(),
+            {"name": "params", "direction": "min", "measure": "params"},
+            "Objective.params('min')",
+        ),
+        (
+            kh.Objective.size("min"),
+            {"name": "size", "direction": "min", "measure": "size"},
+            "Objective.size('min')",
+        ),
+        (
+            kh.Objective.latency(batch_size=32),
+            {
+                "name": "latency",
+                "direction": "min",
+                "measure": "latency",
+                "batch_size": 32,
+                "warmup": 3,
+                "repeats": 20,
+            },
+            "Objective.latency('min', batch_size=32)",
+        ),
+    ],
+)
+def test_measured_objectives_round_trip(objective, config, text):
+    assert objective.get_config() == config
+    assert not objective.is_metric
+    restored = Objective.from_config(json.loads(json.dumps(config)))
+    assert restored == objective and restored.options == objective.options
+    assert repr(objective) == text
+
+
+def test_an_objective_of_your_own_stores_that_it_has_a_function():
+    objective = kh.Objective("gap", "min", measure=lambda model, history: 0.0)
+    assert objective.get_config() == {
+        "name": "gap",
+        "direction": "min",
+        "measure": "function",
+    }
+    assert repr(objective) == "Objective('gap', 'min', measure=...)"
+    restored = Objective.from_config(objective.get_config())
+    assert restored == objective
+    with pytest.raises(RuntimeError, match="function that measures objective 'gap'"):
+        restored.function(None, {})
+
+
+@pytest.mark.parametrize("name", ["params", "latency", "size"])
+def test_measure_names_as_strings_are_minimized(name):
+    objective = Objective.from_argument(name)
+    assert objective.measure == name and objective.direction == "min"
+
+
+def test_measure_must_be_callable():
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "For Objective('gap'), expected measure a function "
+            "measure(model, history) -> float, or None. Received: 3."
+        ),
+    ):
+        kh.Objective("gap", "min", measure=3)
+
+
+@pytest.mark.parametrize(
+    "argument, value, minimum",
+    [("batch_size", 0, 1), ("warmup", -1, 0), ("repeats", 0, 1)],
+)
+def test_latency_options_are_checked(argument, value, minimum):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"Objective.latency({argument}=...) expects an integer >= {minimum}. "
+            f"Received: {value}."
+        ),
+    ):
+        kh.Objective.latency(**{argument: value})

@@ -11,6 +11,7 @@ from typing import Any
 from keras_hparams.algorithms.base import Algorithm
 from keras_hparams.algorithms.bayesian import BayesianOptimization
 from keras_hparams.algorithms.grid import GridSearch
+from keras_hparams.algorithms.multi_objective import MultiObjectiveBayesian
 from keras_hparams.algorithms.random import RandomSearch
 
 ALGORITHMS = {
@@ -24,7 +25,9 @@ __all__ = [
     "Algorithm",
     "BayesianOptimization",
     "GridSearch",
+    "MultiObjectiveBayesian",
     "RandomSearch",
+    "for_objectives",
     "get",
 ]
 
@@ -43,3 +46,20 @@ def get(algorithm: Any, seed: int | None = None) -> Algorithm:
         f"Tuner(algorithm=...) expects one of {sorted(ALGORITHMS)} or an "
         f"kh.algorithms.Algorithm instance. Received: algorithm={algorithm!r}."
     )
+
+
+def for_objectives(algorithm: Algorithm, objectives: Any) -> Algorithm:
+    """The algorithm that searches with `objectives` (an `Objectives`).
+
+    A search of one metric keeps `algorithm`. With several objectives or
+    constraints, Bayesian optimization becomes `MultiObjectiveBayesian` around it;
+    other algorithms (random, grid, your own) are kept: they read `trial.score`,
+    the first objective's value.
+    """
+    if objectives.simple:
+        return algorithm
+    if isinstance(algorithm, MultiObjectiveBayesian):
+        return algorithm.for_objectives(objectives)
+    if isinstance(algorithm, BayesianOptimization):
+        return MultiObjectiveBayesian(bayesian=algorithm, objectives=objectives)
+    return algorithm
