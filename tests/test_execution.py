@@ -270,7 +270,7 @@ def test_dask_local_cluster_runs_each_trial_once(tmp_path, digits):
         assert all(len(digests) == 1 for digests in loaded.values())
 
     assert _ids_and_statuses(tuner) == [(i, COMPLETED) for i in range(1, 6)]
-    logs = sorted((tmp_path / "logs").iterdir())
+    logs = sorted(p for p in (tmp_path / "logs").iterdir() if p.is_dir())
     assert [p.name for p in logs] == [f"trial_{i:04d}" for i in range(1, 6)]
     assert all(any(p.rglob("events.out.tfevents.*")) for p in logs)
     path = tuner.export(tmp_path / "best.keras")
