@@ -11,9 +11,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from keras_hparams.errors import (
+    DamagedFileError,
     FailedTrialError,
     FatalError,
     ObjectiveNotFoundError,
+    SchedulerLostError,
     SearchLockedError,
     SearchSpaceMismatchError,
     TooManyFailuresError,
@@ -66,6 +68,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Boolean",
     "Choice",
+    "DamagedFileError",
     "Dimension",
     "FailedTrialError",
     "FatalError",
@@ -75,6 +78,7 @@ __all__ = [
     "LoadedSearch",
     "Objective",
     "ObjectiveNotFoundError",
+    "SchedulerLostError",
     "SearchLockedError",
     "SearchResults",
     "SearchSpace",

@@ -23,8 +23,9 @@ from keras_hparams.errors import (
     UnsupportedSpaceError,
 )
 from keras_hparams.execution import Executor
+from keras_hparams.interrupts import Terminated
 from keras_hparams.progress import Progress, format_params, format_value
-from keras_hparams.project import Project
+from keras_hparams.project import DRAW, Project
 from keras_hparams.runner import Job, Outcome, Task, build_defaults, error_message
 from keras_hparams.space import Dimension
 from keras_hparams.space import from_config as dimension_from_config
@@ -44,11 +45,17 @@ class Stop(enum.Enum):
 
 @dataclasses.dataclass
 class Next:
-    """The next trial to run, and the generator that draws values its build finds
-    that its values do not name (None: they take their defaults)."""
+    """The next trial to run, and the seed of the generator that draws values its
+    build finds that its values do not name (None: they take their defaults).
+    The seed is stored with the trial when it starts: a resumed trial draws the
+    same values."""
 
     trial: Trial
-    rng: np.random.Generator | None
+    draw: Any = None
+
+    @property
+    def rng(self) -> np.random.Generator | None:
+        return None if self.draw is None else np.random.default_rng(self.draw)
 
 
 @dataclasses.dataclass
@@ -88,7 +95,9 @@ class SearchLoop:
         exhausted = False
         try:
             self.executor.start(self.job, self._built)  # workers start meanwhile
-            if self.executor.slots > 1 and not self.project.trials():
+            if any(t.finished for t in self.project.trials()):
+                self._check_markers()
+            elif self.executor.slots > 1 and not self.project.trials():
                 self._discover_space()
             while True:
                 interrupts.check()
@@ -118,15 +127,15 @@ class SearchLoop:
             if t.status in (RUNNING, INTERRUPTED) and t.id not in self.running
         ]
         if pending:
-            return Next(pending[0], self._rng(pending[0].id))
+            return Next(pending[0], self._stored_draw(pending[0]))
         if len(trials) >= self.max_trials:
             return Stop.FULL
         trial_id = self.project.next_id()
         queue = self.project.queue()
         if queue:  # taken off the queue once its row is written (Project.start)
-            return Next(Trial(trial_id, queue[0], extra={"enqueued": True}), None)
+            return Next(Trial(trial_id, queue[0], extra={"enqueued": True}))
         if not trials:  # the first trial runs the code's own defaults
-            return Next(Trial(trial_id, {}), None)
+            return Next(Trial(trial_id, {}))
         if not self.project.space:
             if self.running:
                 return Stop.WAIT
@@ -148,23 +157,42 @@ class SearchLoop:
                 f"({len(trials)} trials)."
             )
             return Stop.EXHAUSTED
-        return Next(Trial(trial_id, proposals[0]), self._rng(trial_id))
+        return Next(Trial(trial_id, proposals[0]), self._draw(trial_id))
 
-    def _rng(self, trial_id: int) -> np.random.Generator:
+    def _draw(self, trial_id: int) -> Any:
         if self.seed is None:
-            return np.random.default_rng()
-        return np.random.default_rng([self.seed, trial_id])
+            return int(np.random.default_rng().integers(2**62))
+        return [self.seed, trial_id]
+
+    def _stored_draw(self, trial: Trial) -> Any:
+        """The seed a pending trial was started with (rows written before it was
+        stored: defaults for the defaults trial, else a new one)."""
+        if DRAW in trial.extra:
+            return trial.extra[DRAW]
+        return self._draw(trial.id) if trial.params else None
 
     def _discover_space(self) -> None:
         """Builds the defaults here, so that proposals for the other workers know
         the builder's dimensions while the first trial runs."""
-        for dimension in build_defaults(self.job.builder):
+        for dimension in build_defaults(self.job.builder) or []:
             self._add_dimension(dimension)
+
+    def _check_markers(self) -> None:
+        """On resume, refuses code whose markers were added, removed or renamed
+        (a build with every default, here, before any trial)."""
+        dimensions = build_defaults(self.job.builder)
+        if dimensions is None:  # the build fails: the first trial reports it
+            return
+        for dimension in dimensions:
+            self._add_dimension(dimension)
+        self.project.check_markers(
+            {d.name for d in dimensions} | set(self.job.plan.space.names)
+        )
 
     # -- submitting -------------------------------------------------------------
     def _submit(self, chosen: Next) -> None:
         trial = chosen.trial
-        self.project.start(trial)
+        self.project.start(trial, chosen.draw)
         trials = self.project.trials()
         others = [t for t in trials if t.id != trial.id]
         if self.job.pruner is None:  # histories are for the pruner only
@@ -209,6 +237,10 @@ class SearchLoop:
         if outcome.repeat_of is not None:
             self._learn_repeat(proposed, outcome)
             return
+        if not proposed and trial.status != FAILED:  # built with every default
+            self.project.record_markers(
+                {c["name"] for c in outcome.dimensions} | set(self.job.plan.space.names)
+            )
         self.project.finish(trial, outcome.best_model)
         self.progress.trial_ended(
             trial,
@@ -247,19 +279,25 @@ class SearchLoop:
             )
 
     def _interrupt(self, error: BaseException) -> None:
-        stopped_by_user = isinstance(error, KeyboardInterrupt)
-        reason = (
-            "interrupted by the user (KeyboardInterrupt)"
-            if stopped_by_user
-            else f"the search stopped: {error_message(error)}"
-        )
+        stopped = isinstance(error, (KeyboardInterrupt, Terminated))
+        if isinstance(error, KeyboardInterrupt):
+            reason = "interrupted by the user (KeyboardInterrupt)"
+        elif isinstance(error, Terminated):
+            reason = "stopped by SIGTERM (the system or a batch scheduler)"
+        else:
+            reason = f"the search stopped: {error_message(error)}"
         for trial in self.running.values():
             self.project.end(trial, INTERRUPTED, reason)
-        if self.running and stopped_by_user:
+        if self.running and stopped:
             ids = sorted(self.running)
             which = f"trial {ids[0]}" if len(ids) == 1 else f"trials {ids}"
+            how = (
+                "stopped by SIGTERM"
+                if isinstance(error, Terminated)
+                else ("interrupted")
+            )
             self.progress.print(
-                f"Search interrupted during {which}; run search() again to resume."
+                f"Search {how} during {which}; run search() again to resume."
             )
 
     def _print_best(self) -> None:

@@ -63,6 +63,12 @@ class SearchResults:
         """The best trial and its best-epoch model file, or FileNotFoundError."""
         trial = self.best_trial
         checkpoint = checkpoints.path(self.project_directory, trial.id)
+        if not checkpoint.exists() and checkpoints.NO_FILE in trial.extra:
+            raise FileNotFoundError(
+                f"The best trial ({trial.id}) has no checkpoint: "
+                f"{trial.extra[checkpoints.NO_FILE]}. Its score and values are "
+                "recorded; export(path, x, y, retrain=True) trains its values again."
+            )
         if not checkpoint.exists():
             raise FileNotFoundError(
                 f"No checkpoint was kept for the best trial ({trial.id}): expected "
@@ -230,9 +236,12 @@ class SearchResults:
 class LoadedSearch(SearchResults):
     """A search opened read-only from its project folder (see `kh.load`).
 
-    It reads the trial database without taking the search's lock, so it works while
-    another process is still searching: each access to `trials` reads the rows as
-    they are now. It cannot search, and it exports the best trial's checkpoint.
+    It reads the trial database without taking the search's lock and opens it
+    read-only (SQLite's `mode=ro`; `immutable` on a read-only disk), so it works
+    while another process is still searching, and on a folder it cannot write:
+    each access to `trials` reads the rows as they are now. It cannot search, and
+    it exports the best trial's checkpoint. Close it with `close()`, or use it as a
+    context manager.
 
     Args:
         project_directory: str or path, the folder that holds `trials.db`.
@@ -261,7 +270,7 @@ class LoadedSearch(SearchResults):
                 f"{self.project_directory / DATABASE_NAME}."
             )
         self.custom_objects = custom_objects
-        self._store = TrialStore(self.project_directory)
+        self._store = TrialStore(self.project_directory, read_only=True)
         objective = self._store.get_meta(Meta.OBJECTIVE)
         if objective is None:
             self._store.close()
@@ -278,10 +287,10 @@ class LoadedSearch(SearchResults):
 
     def best_model(self) -> keras.Model:
         """The best trial's model with the weights of its best epoch, compiled."""
-        import keras
-
-        _, checkpoint = self._best_checkpoint()
-        return keras.models.load_model(checkpoint, custom_objects=self.custom_objects)
+        trial, checkpoint = self._best_checkpoint()
+        return checkpoints.load_model(
+            checkpoint, trial.id, custom_objects=self.custom_objects
+        )
 
     def close(self) -> None:
         """Closes the database connection."""

@@ -129,7 +129,14 @@ def run_trial(job: Job, task: Task, on_built: OnBuilt | None = None) -> Outcome:
         fatal = error if isinstance(error, FatalError) else None
         return Outcome(trial, _dimensions(context, job), fatal=fatal)
     trial.ended = time.time()
-    return Outcome(trial, dimensions, best_model=_best_model(job, task, trial, best))
+    try:
+        kept = _best_model(job, task, trial, best)
+    except Exception as error:  # noqa: BLE001 - the score stands without a file
+        kept = None
+        trial.extra[checkpoints.NO_FILE] = (
+            f"its model could not be saved: {error_message(error)}"
+        )[:2000]
+    return Outcome(trial, dimensions, best_model=kept)
 
 
 def _training(job: Job, task: Task, project: Path | None) -> Training:
@@ -237,15 +244,15 @@ def _repeat_of(
     return None
 
 
-def build_defaults(builder: Any) -> list[Dimension]:
-    """The dimensions a build with every default meets, or [] if that build fails
-    (the first trial reports the error)."""
+def build_defaults(builder: Any) -> list[Dimension] | None:
+    """The dimensions a build with every default meets, or None if that build
+    fails (the first trial reports the error)."""
     context = BuildContext(builder.space, {})
     try:
         with context.activate():
             builder.build_in(context)
     except Exception:  # noqa: BLE001 - the first trial reports it
-        return []
+        return None
     finally:
         keras.backend.clear_session(free_memory=False)
     return [builder.space[name] for name in context.active]
