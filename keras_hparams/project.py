@@ -76,18 +76,23 @@ class Project:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.lock = ProjectLock(self.directory)
         self.lock.acquire()
-        # A Project dropped without close() lets go of the lock (a notebook cell).
-        weakref.finalize(self, self.lock.release)
         try:
             if overwrite:
                 self.lock.check_not_searching()
                 delete_own_files(self.directory)
             self.store = TrialStore(self.directory)
-            _OPEN_STORES.setdefault(self.lock.key, weakref.WeakSet()).add(self.store)
+        except BaseException:
+            self.lock.release()
+            raise
+        # Dropped without close() (a notebook cell run again), or still open when
+        # the interpreter exits, a project lets go of its lock and closes its store.
+        weakref.finalize(self, _let_go, self.lock, self.store)
+        _OPEN_STORES.setdefault(self.lock.key, weakref.WeakSet()).add(self.store)
+        try:
             self.check_objective()  # stored by record_settings(), under the lock
             self.space = SearchSpace.from_config(self.store.get_meta(Meta.SPACE) or [])
         except BaseException:
-            self.lock.release()
+            self.close()
             raise
 
     # -- reading ----------------------------------------------------------------
@@ -118,8 +123,7 @@ class Project:
 
     def close(self) -> None:
         """Lets go of the lock and closes the store (checkpointing it)."""
-        self.lock.release()
-        self.store.close()
+        _let_go(self.lock, self.store)
 
     # -- what a resume must keep --------------------------------------------------
     def check_objective(self) -> None:
@@ -301,6 +305,11 @@ class Project:
     def _keep_best_checkpoints(self) -> None:
         kept = {t.id for t in self.ranked()[: self.keep_checkpoints]}
         checkpoints.keep_only(self.directory, kept)
+
+
+def _let_go(lock: ProjectLock, store: TrialStore) -> None:
+    lock.release()
+    store.close()
 
 
 def delete_own_files(directory: Path) -> None:

@@ -89,6 +89,9 @@ class Search:
     def interrupt(self) -> None:
         _signal(self.pid, signal.SIGINT)
 
+    def terminate(self) -> None:
+        _signal(self.pid, signal.SIGTERM)
+
     def poll(self) -> int | None:
         if self.fresh:
             return self.process.poll()
@@ -140,6 +143,35 @@ class Search:
             return []
         return [line.partition(" ")[2] for line in text.splitlines()]
 
+    def pids(self, event: str) -> list[int]:
+        """The process ids that logged `event` (the search's, its workers')."""
+        try:
+            text = Path(self.config["events"]).read_text()
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in text.splitlines():
+            pid, _, logged = line.partition(" ")
+            if logged == event and int(pid) not in found:
+                found.append(int(pid))
+        return found
+
+    def events_of(self, pid: int) -> list[str]:
+        """The events process `pid` logged, in order."""
+        try:
+            text = Path(self.config["events"]).read_text()
+        except FileNotFoundError:
+            return []
+        prefix = f"{pid} "
+        return [
+            line[len(prefix) :] for line in text.splitlines() if line.startswith(prefix)
+        ]
+
+    def wait_for_pid(self, event: str, timeout: float = TIMEOUT) -> int:
+        """The process id of the first process to log `event`."""
+        assert self.wait_for(event, timeout), self.output()[-3000:]
+        return self.pids(event)[0]
+
     def output(self) -> str:
         try:
             return Path(self.config["output"]).read_text(errors="replace")
@@ -176,3 +208,29 @@ def _signal(pid: int, number: int) -> None:
         os.kill(pid, number)
     except ProcessLookupError:
         pass  # it ended first
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the system
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return state not in ("Z", "X")
+
+
+def wait_gone(pids: list[int], timeout: float = 60) -> list[int]:
+    """Waits until none of `pids` runs; those still running after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = [pid for pid in pids if alive(pid)]
+        if not running:
+            return []
+        time.sleep(0.05)
+    return [pid for pid in pids if alive(pid)]
