@@ -97,7 +97,9 @@ class SearchLoop:
             self.executor.start(self.job, self._built)  # workers start meanwhile
             if any(t.finished for t in self.project.trials()):
                 self._check_markers()
-            elif self.executor.slots > 1 and not self.project.trials():
+            elif not self.project.trials() and (
+                self.executor.slots > 1 or not self.executor.builds_here
+            ):
                 self._discover_space()
             while True:
                 interrupts.check()
@@ -173,9 +175,15 @@ class SearchLoop:
 
     def _discover_space(self) -> None:
         """Builds the defaults here, so that proposals for the other workers know
-        the builder's dimensions while the first trial runs."""
-        for dimension in build_defaults(self.job.builder) or []:
+        the builder's dimensions while the first trial runs, and the first
+        trial's row holds its values (the defaults) from its start."""
+        dimensions = build_defaults(self.job.builder)
+        for dimension in dimensions or []:
             self._add_dimension(dimension)
+        if dimensions is not None:
+            self.project.record_markers(
+                {d.name for d in dimensions} | set(self.job.plan.space.names)
+            )
 
     def _check_markers(self) -> None:
         """On resume, refuses code whose markers were added, removed or renamed
@@ -212,13 +220,20 @@ class SearchLoop:
             self.progress.trial_started(trial, values=False)
 
     def _built(self, trial: Trial, dimensions: list[Dimension]) -> None:
-        """A trial built in this process, before it trains: its dimensions join the
-        space (a conflict stops the search before any training) and its row holds
-        the values it uses."""
-        for dimension in dimensions:
-            self._add_dimension(dimension)
+        """A trial built, before it trains (here, or in a worker process that says
+        so): its dimensions join the space (a conflict stops the search before
+        any training) and its row holds every value it uses."""
+        try:
+            for dimension in dimensions:
+                self._add_dimension(dimension)
+        except (SearchSpaceMismatchError, UnsupportedSpaceError):
+            if not self.executor.builds_here:  # its outcome will not be taken
+                self.project.delete(trial.id)
+                self.running.pop(trial.id, None)
+            raise
         self.project.write(trial)
-        self.progress.trial_started(trial)
+        if self.executor.builds_here:
+            self.progress.trial_started(trial)
 
     def _add_dimension(self, dimension: Dimension) -> None:
         self.project.add_dimension(dimension, self.algorithm.check_space)

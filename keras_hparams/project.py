@@ -236,10 +236,14 @@ class Project:
         Args:
             trial: the trial, with the values it was proposed.
             draw: how the values its build finds that `trial.params` does not name
-                are chosen: None, their defaults; else the seed of the generator
-                that draws them, stored so that a resumed trial draws the same.
+                are chosen: None, their defaults (those a build with every default
+                meets, when known, are written in its row now); else the seed of
+                the generator that draws them, stored so that a resumed trial
+                draws the same.
         """
         enqueued = trial.extra.get("enqueued", False)
+        if draw is None:  # the defaults fill in: those a build with them meets
+            trial.params = {**self._marker_defaults(), **trial.params}
         trial.started, trial.status, trial.error = time.time(), RUNNING, None
         trial.history, trial.extra = [], {DRAW: draw}
         self.store.write(trial)
@@ -248,6 +252,10 @@ class Project:
 
     def write(self, trial: Trial) -> None:
         self.store.write(trial)
+
+    def _marker_defaults(self) -> dict[str, Any]:
+        names = self.store.get_meta(Meta.MARKERS) or []
+        return {n: self.space[n].default for n in names if n in self.space}
 
     def finish(self, trial: Trial, best_model: BestModel | None) -> None:
         """Records an ended trial; its model file is written only if the trial ranks

@@ -87,8 +87,9 @@ class Tuner(SearchResults):
         worker_resources: dict such as `{"GPU": 1}`: the Dask resources each trial
             asks for (workers started with `--resources "GPU=1"`).
         worker_timeout: seconds. A worker process that gives no sign of life for
-            that long (stopped, hung outside Python), or whose trial runs that long
-            past `trial_timeout` (a batch that never ends), is killed: its trial is
+            that long (stopped, hung outside Python), or whose trial trains that
+            long past `trial_timeout` (a batch that never ends), is killed: its
+            trial is
             recorded as failed, saying why, a new worker takes its place, and the
             search goes on. Defaults to `60`. (A Dask client rides out a lost
             connection to its scheduler for its own `Client(timeout=...)`.)

@@ -26,6 +26,11 @@ from keras_hparams.execution import lifeline
 from keras_hparams.execution.remote import dumps_outcome, failed, load_job, worker_job
 from keras_hparams.memory import flat_memory
 from keras_hparams.runner import Job, OnBuilt, Outcome, Task, run_trial
+from keras_hparams.space import from_config as dimension_from_config
+
+# A worker's messages: a trial built (its values and dimensions, before it trains),
+# and a trial's Outcome.
+BUILT, OUTCOME = b"B", b"O"
 
 
 def _worker_main(
@@ -56,9 +61,14 @@ def _serve(conn: connection.Connection, job: Job) -> None:
             return
         if not message:  # the search is over
             _exit_now()
-        outcome = run_trial(job, pickle.loads(message))
+
+        def built(trial, dimensions) -> None:
+            configs = [d.get_config() for d in dimensions]
+            conn.send_bytes(BUILT + pickle.dumps((trial.params, configs)))
+
         try:
-            conn.send_bytes(dumps_outcome(outcome))
+            outcome = run_trial(job, pickle.loads(message), on_built=built)
+            conn.send_bytes(OUTCOME + dumps_outcome(outcome))
         except OSError:  # the driver is gone: nobody to report to
             return
 
@@ -83,8 +93,8 @@ class _Worker:
     """Sends the Job while the worker starts; joined before the first Task."""
     task: Task | None = None
     started: float = 0.0
-    clock: float = 0.0
-    """`time.monotonic()` when its task was sent."""
+    trained: float | None = None
+    """`time.monotonic()` when its trial was built (its training began)."""
     finished: int = 0
     """Trials this worker has sent back."""
 
@@ -128,6 +138,7 @@ class ProcessExecutor:
         self.lost: dict[int, int] = {}
         """Workers each trial lost, by trial id."""
         self.job: bytes = b""
+        self.on_built: OnBuilt | None = None
 
     builds_here = False
 
@@ -137,6 +148,7 @@ class ProcessExecutor:
 
     def start(self, job: Job, on_built: OnBuilt | None = None) -> None:
         self.job = worker_job(job)
+        self.on_built = on_built
         self.trial_timeout = job.timeout
         self.workers = [self._spawn(device) for device in self.devices]
 
@@ -150,7 +162,7 @@ class ProcessExecutor:
             worker = self.workers[index]
             worker.sender.join()
             worker.task, worker.started = task, time.time()
-            worker.clock = time.monotonic()
+            worker.trained = None
             try:
                 worker.conn.send_bytes(message)
                 return
@@ -202,13 +214,23 @@ class ProcessExecutor:
         self.workers = []
 
     def _receive(self, index: int, worker: _Worker) -> Outcome | None:
+        """The Outcome the worker sent; None for a message that its trial was
+        built (its values are recorded before it trains)."""
         try:
-            outcome = pickle.loads(worker.conn.recv_bytes())
+            message = worker.conn.recv_bytes()
         except (EOFError, OSError):
             return self._replace(index, self._died(worker), retry=True)
+        if message[:1] == BUILT:
+            worker.trained = time.monotonic()
+            params, configs = pickle.loads(message[1:])
+            worker.task.trial.params = params
+            if self.on_built is not None:
+                dimensions = [dimension_from_config(c) for c in configs]
+                self.on_built(worker.task.trial, dimensions)
+            return None
         worker.task = None
         worker.finished += 1
-        return outcome
+        return pickle.loads(message[1:])
 
     def _check_alive(self, index: int, worker: _Worker) -> Outcome | None:
         """Kills a worker that stopped beating or overran its trial's timeout."""
@@ -222,11 +244,11 @@ class ProcessExecutor:
                 " it was stopped, or hung outside Python, so it was killed and "
                 "replaced.",
             )
-        overrun = now - worker.clock
+        overrun = 0.0 if worker.trained is None else now - worker.trained
         if self.trial_timeout and overrun > self.trial_timeout + self.worker_timeout:
             return self._replace(
                 index,
-                f"The trial ran for {overrun:.0f} s, past trial_timeout="
+                f"The trial trained for {overrun:.0f} s, past trial_timeout="
                 f"{self.trial_timeout:g} s by more than worker_timeout="
                 f"{self.worker_timeout:g} s without its training stopping (a batch "
                 "or a device call that never returns?), so its worker process"
