@@ -163,7 +163,12 @@ class DaskExecutor:
         from distributed import wait
 
         while self.futures:
-            done = wait(list(self.futures), return_when="FIRST_COMPLETED").done
+            try:
+                done = wait(list(self.futures), return_when="FIRST_COMPLETED").done
+            except Exception:  # FuturesCancelledError: the connection was lost
+                done = [f for f in self.futures if f.status != "pending"]
+                if not done:
+                    raise
             outcomes, cancelled = [], []
             for future in done:
                 running = self.futures.pop(future)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -126,9 +127,11 @@ def test_the_search_outlives_every_worker_it_started_with(tmp_path):
     assert statuses.count("failed") == 2 and statuses.count("completed") == 4, rows
     for row in rows:
         if row.status == "failed":
-            assert row.error.startswith(
-                "The Dask worker running this trial died or was lost (1 time), so it "
-                "is recorded as failed rather than trained again"
+            # Both originals may die with a trial queued on them: 1 or 2 times.
+            assert re.match(
+                r"The Dask worker running this trial died or was lost \(\d times?\), "
+                "so it is recorded as failed rather than trained again",
+                row.error,
             ), row.error
     assert {int(p.name.split("-")[1]) for p in tmp_path.glob("killed-*")} == originals
     trained = fits(tmp_path)
