@@ -291,20 +291,30 @@ def damaged(path: Path, what: str) -> DamagedFileError:
 def _create(path: Path) -> None:
     """Makes a new, empty trial database at `path`, whole or not at all."""
     temporary = path.with_name(PARTIAL_NAME)
-    for leftover in (temporary, *_sidecars(temporary)):
+    leftovers = (temporary, *_sidecars(temporary))
+    for leftover in leftovers:
         leftover.unlink(missing_ok=True)
-    connection = sqlite3.connect(temporary)
     try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        with connection:
-            connection.executescript(_SCHEMA)
-            connection.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?)",
-                (Meta.SCHEMA_VERSION, json.dumps(SCHEMA_VERSION)),
-            )
-    finally:
-        connection.close()  # the last connection: the -wal is folded in and removed
-    os.replace(temporary, path)
+        connection = sqlite3.connect(temporary)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            with connection:
+                connection.executescript(_SCHEMA)
+                connection.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    (Meta.SCHEMA_VERSION, json.dumps(SCHEMA_VERSION)),
+                )
+        finally:
+            connection.close()  # the last connection: the -wal is folded in
+        os.replace(temporary, path)
+    except (sqlite3.Error, OSError) as error:
+        for leftover in leftovers:
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
+        raise OSError(
+            f"Could not make the trial database {path}: {error}. Nothing was left "
+            "behind; free the disk (or fix the folder's permissions) and try again."
+        ) from None
 
 
 def _sidecars(path: Path) -> list[Path]:

@@ -15,7 +15,7 @@ from typing import Any
 import keras
 
 from keras_hparams import algorithms, checkpoints, execution, fit_arguments, interrupts
-from keras_hparams.checks import check_int, check_seconds
+from keras_hparams.checks import check_int, check_seconds, is_number
 from keras_hparams.loop import SearchLoop
 from keras_hparams.objective import Objective
 from keras_hparams.progress import Progress
@@ -157,12 +157,11 @@ class Tuner(SearchResults):
             check_int("Tuner", "seed", seed, 0)
         check_seconds("Tuner", "trial_timeout", trial_timeout, zero_ok=False)
         check_seconds("Tuner", "save_progress_every", save_progress_every, zero_ok=True)
-        if worker_timeout is None:
+        if not is_number(worker_timeout) or worker_timeout <= 0:
             raise ValueError(
                 "Tuner(worker_timeout=...) expects a positive number of seconds. "
-                "Received: None."
+                f"Received: {worker_timeout!r}."
             )
-        check_seconds("Tuner", "worker_timeout", worker_timeout, zero_ok=False)
         if verbose not in (0, 1, 2):
             raise ValueError(
                 f"Tuner(verbose=...) expects 0, 1 or 2. Received: {verbose!r}."

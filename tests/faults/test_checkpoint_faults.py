@@ -9,15 +9,12 @@ is rebuilt, with a warning.
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-
 import keras
 import numpy as np
 import pytest
 
 import keras_hparams as kh
-from tests.faults import TALLY, invariants
+from tests.faults import TALLY, invariants, launch
 
 pytestmark = pytest.mark.faults
 
@@ -139,25 +136,9 @@ def test_a_checkpoint_keras_cannot_load_is_rebuilt_with_a_warning(tmp_path, digi
         search.best_model()  # no builder to rebuild with: the reason, and a hint
 
 
-@contextlib.contextmanager
-def tmpfs(path, size: str):
-    """A small tmpfs mounted at `path` (a full disk on demand), or a skip."""
-    path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
 def test_a_full_disk_under_the_checkpoints_keeps_every_score(tmp_path, digits):
     # The trial folders on a 4 KiB tmpfs: each model file (~30 KiB) fills it.
-    with tmpfs(tmp_path / "p" / "trials", "4k") as trials:
+    with launch.tmpfs(tmp_path / "p" / "trials", "4k") as trials:
         tuner = run(build_with_a_global, tmp_path, digits, max_trials=3)
         left = sorted(p.name for p in trials.rglob("*") if p.is_file())
     assert left == []  # no partial file left behind
