@@ -264,6 +264,12 @@ class Tuner(SearchResults):
         Takes exactly the arguments of `model.fit`. A marker as the value of a keyword
         argument (`batch_size=kh.Choice([32, 64])`) tunes it, named after the keyword.
         The user's callbacks are copied for each trial.
+
+        Ctrl-C (`KeyboardInterrupt`) and SIGTERM (a batch scheduler's request to
+        end) stop the search cleanly: the running trials are recorded as
+        interrupted, the workers stopped and the project's lock let go; after
+        SIGTERM the process exits with status 143. Calling `search()` again
+        resumes, each interrupted trial with the values it started with.
         """
         plan = fit_arguments.plan(
             fit_args,
