@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 import keras_hparams as kh
-from tests.faults import TALLY, child, invariants, launch
+from tests.faults import FULL, TALLY, child, invariants, launch
 
 pytestmark = pytest.mark.faults
 
@@ -50,6 +50,7 @@ def test_a_full_disk_at_creation_leaves_no_empty_store(builder, digits, tmp_path
     TALLY["faults injected: full disk at creation"] += 1
 
 
+@pytest.mark.skipif(not FULL, reason="KH_FAULTS=full only")
 def test_a_disk_that_fills_mid_search_loses_nothing(tmp_path):
     project = tmp_path / "p"
     config = dict(max_trials=5, keep_checkpoints=2)

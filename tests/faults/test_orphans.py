@@ -13,7 +13,7 @@ import signal
 
 import pytest
 
-from tests.faults import TALLY, child, invariants, launch
+from tests.faults import FULL, TALLY, child, invariants, launch
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -62,7 +62,16 @@ def test_workers_die_with_a_killed_driver(tmp_path):
     TALLY["faults injected: driver SIGKILL with workers"] += 1
 
 
-@pytest.mark.parametrize("executor", ["processes", "this process"])
+@pytest.mark.parametrize(
+    "executor",
+    [
+        pytest.param(
+            "processes",
+            marks=pytest.mark.skipif(not FULL, reason="KH_FAULTS=full only"),
+        ),
+        "this process",
+    ],
+)
 def test_sigterm_stops_the_search_cleanly(tmp_path, executor):
     tuner = WORKERS if executor == "processes" else {"save_progress_every": 0}
     search, holder = held_search(tmp_path, tuner)

@@ -14,7 +14,7 @@ import signal
 
 import pytest
 
-from tests.faults import TALLY, child, invariants, launch
+from tests.faults import FULL, TALLY, child, invariants, launch
 from tests.faults.test_orphans import child_defaults
 
 pytestmark = pytest.mark.faults
@@ -34,6 +34,7 @@ def test_the_defaults_trial_killed_in_its_build_resumes_with_the_defaults(tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not FULL, reason="KH_FAULTS=full only: worker processes")
 def test_a_worker_s_trial_killed_with_its_driver_resumes_with_its_values(tmp_path):
     # Trial 2 names no units_1: its build in the worker finds it (layers=2) and
     # draws it, with no seed. The driver is killed while trial 2 trains.
