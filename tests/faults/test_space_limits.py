@@ -3,7 +3,7 @@
 scikit-optimize makes each value of a `kh.Choice` an input of its own, and scores
 10,000 candidates over every input: a Choice of 100,000 values would need about
 15 GB at the first proposal. `BayesianOptimization` refuses more than
-`MAX_CHOICE_VALUES` Choice values in all, naming the limit, before any trial is
+`bayesian.MAX_CHOICE_VALUES` Choice values in all, naming the limit, before any trial is
 trained; random search and grid search, which hold no such matrix, take them.
 """
 
@@ -15,8 +15,7 @@ import keras
 import pytest
 
 import keras_hparams as kh
-from keras_hparams.algorithms import RandomSearch
-from keras_hparams.algorithms.bayesian import MAX_CHOICE_VALUES, BayesianOptimization
+from keras_hparams.algorithms import BayesianOptimization, RandomSearch, bayesian
 from keras_hparams.trial import Trial
 
 pytestmark = pytest.mark.faults
@@ -71,12 +70,13 @@ def test_a_huge_choice_of_a_fit_argument_is_refused_before_training(
 
 def test_the_limit_counts_every_choice_and_binary_ones_as_one():
     algorithm = BayesianOptimization(seed=0)
-    half = MAX_CHOICE_VALUES // 2
+    limit = bayesian.MAX_CHOICE_VALUES
+    half = limit // 2
     algorithm.check_space(
         kh.SearchSpace(
             [
                 kh.Choice("a", list(range(half))),
-                kh.Choice("b", list(range(MAX_CHOICE_VALUES - half))),
+                kh.Choice("b", list(range(limit - half))),
                 kh.Boolean("c"),
                 kh.Choice("d", ["x", "y"]),
             ]
@@ -87,7 +87,7 @@ def test_the_limit_counts_every_choice_and_binary_ones_as_one():
             kh.SearchSpace(
                 [
                     kh.Choice("a", list(range(half))),
-                    kh.Choice("b", list(range(MAX_CHOICE_VALUES - half + 1))),
+                    kh.Choice("b", list(range(limit - half + 1))),
                 ]
             )
         )
