@@ -302,12 +302,12 @@ class _Garbage:
         self.cycle = self
 
 
-def interrupt_in_garbage_collection() -> None:
-    """Leaves garbage whose collection sends SIGINT to this process, as a Ctrl-C
-    pressed while the collector runs (`keras.backend.clear_session()` runs it at
-    the start of each trial)."""
+def interrupt_in_garbage_collection(number: int = signal.SIGINT) -> None:
+    """Leaves garbage whose collection sends SIGINT (or `number`) to this process,
+    as a Ctrl-C pressed while the collector runs (`keras.backend.clear_session()`
+    runs it at the start of each trial)."""
     garbage = _Garbage()
-    weakref.finalize(garbage, os.kill, os.getpid(), signal.SIGINT)
+    weakref.finalize(garbage, os.kill, os.getpid(), number)
     POINTS.log("garbage_left")
 
 
@@ -317,14 +317,14 @@ def points() -> FaultPoints:
     return POINTS
 
 
-def make_builder(interrupt_at_build: int = 0):
+def make_builder(interrupt_at_build: int = 0, number: int = signal.SIGINT):
     builds = itertools.count(1)
 
     @kh.tunable
     def build_model():
         points().log("build_begin")
         if next(builds) == interrupt_at_build:
-            interrupt_in_garbage_collection()
+            interrupt_in_garbage_collection(number)
         model = keras.Sequential([keras.Input((64,))])
         values = {"layers": kh.Int("layers", 1, 2)}
         for i in range(values["layers"]):
@@ -419,7 +419,11 @@ def main(config: dict[str, Any]) -> None:
     try:
         wait_for_file(config.get("start_at"))
         points.log("tuner")
-        tuner = make_tuner(config, make_builder(config.get("interrupt_at_build", 0)))
+        builder = make_builder(
+            config.get("interrupt_at_build", 0),
+            getattr(signal, config.get("gc_signal", "SIGINT")),
+        )
+        tuner = make_tuner(config, builder)
         for params in config.get("enqueue", []):
             tuner.enqueue(params)
         points.log("ready")

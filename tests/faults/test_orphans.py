@@ -99,3 +99,18 @@ def child_defaults() -> dict:
         "lr": 0.05,
         "batch_size": 16,
     }
+
+
+def test_sigterm_during_garbage_collection_stops_the_search(tmp_path):
+    # Python drops an exception raised in a finalizer: the SIGTERM is kept and
+    # raised at the next batch end.
+    search = launch.run(
+        tmp_path, max_trials=3, interrupt_at_build=1, gc_signal="SIGTERM"
+    )
+    assert "garbage_left" in search.events()
+    assert search.poll() == 143, search.output()[-3000:]
+    assert search.result() == {"error": "Terminated", "message": "stopped by SIGTERM"}
+    rows = invariants.read_rows(tmp_path / "p")
+    invariants.check_rows(rows, epochs=child.EPOCHS)
+    assert rows[-1].status == "interrupted", rows
+    TALLY["faults injected: SIGTERM during garbage collection"] += 1
