@@ -554,3 +554,51 @@ def test_a_lost_trial_runs_again_when_asked_and_keeps_its_score_without_a_file(
             "be saved"
         ), trial.extra
     assert not list(tmp_path.rglob("*.keras"))
+
+
+_ORPHAN = textwrap.dedent("""
+    import importlib.util, multiprocessing, os, sys, time
+
+    def load_lifeline():
+        spec = importlib.util.spec_from_file_location("lifeline", sys.argv[1])
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    def worker(driver, beat):
+        lifeline = load_lifeline()
+        lifeline._die_with_parent = lambda: None  # as on macOS: the thread alone
+        lifeline.start(driver, beat)
+        time.sleep(120)
+
+    if __name__ == "__main__":
+        context = multiprocessing.get_context("spawn")
+        beat = context.RawValue("d", 0.0)
+        process = context.Process(target=worker, args=(os.getpid(), beat))
+        process.start()
+        while beat.value == 0:
+            time.sleep(0.01)
+        print(process.pid, flush=True)
+        time.sleep(120)
+""")
+
+
+def test_a_worker_whose_driver_dies_ends_without_a_parent_death_signal(tmp_path):
+    # The portable half of the lifeline (macOS has no PR_SET_PDEATHSIG): the
+    # thread that watches the parent ends the worker once its driver is gone.
+    from keras_hparams.execution import lifeline
+    from tests.faults.launch import wait_gone
+
+    script = tmp_path / "driver.py"
+    script.write_text(_ORPHAN)
+    driver = subprocess.Popen(
+        [sys.executable, str(script), lifeline.__file__],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        worker = int(driver.stdout.readline())
+    finally:
+        driver.kill()
+        driver.wait(30)
+    assert wait_gone([worker], timeout=60) == []
