@@ -40,6 +40,7 @@ import itertools
 import json
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -453,7 +454,11 @@ def main(config: dict[str, Any]) -> None:
 
 
 def wait_for_file(path: str | None) -> None:
-    """Waits until `path` exists (a test's go-ahead); at once for None."""
+    """Waits until `path` exists (a test's go-ahead), or, for a named pipe, until
+    the test opens it; at once for None."""
+    if path and stat.S_ISFIFO(os.stat(path).st_mode):
+        with open(path):  # every reader is let go at the same instant
+            return
     deadline = time.monotonic() + 120
     while path and not os.path.exists(path):
         if time.monotonic() > deadline:

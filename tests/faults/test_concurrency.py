@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import collections
 import gc
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -122,14 +124,17 @@ def test_two_processes_making_a_new_project_at_the_same_instant(tmp_path):
     results = collections.Counter()
     for race in range(SYNCHRONIZED_RACES):
         folder = tmp_path / f"race{race}"
+        folder.mkdir()
         go = folder / "go"
+        os.mkfifo(go)  # opening it to read blocks until it is opened to write
         searches = [
             launch.start(folder, max_trials=1, start_at=str(go)) for _ in range(2)
         ]
         for search in searches:
             assert search.wait_for("start kill=None:0")
-        go.parent.mkdir(parents=True, exist_ok=True)
-        go.touch()  # both make their Tuner now
+        time.sleep(0.5)  # both blocked in open(go)
+        with open(go, "w"):
+            pass  # both make their Tuner now
         for search in searches:
             search.wait()
         errors = sorted(s.result().get("error", "done") for s in searches)
@@ -188,14 +193,14 @@ def test_overwrite_in_one_process_closes_the_older_tuner(builder, digits, tmp_pa
 
 
 def held_elsewhere(project) -> bool:
-    """Whether another process would be refused the project's lock."""
+    """Whether another process would find the project's lock file locked."""
     code = (
-        "import sys; from pathlib import Path\n"
-        "from keras_hparams.errors import SearchLockedError\n"
-        "from keras_hparams.locking import take_lock\n"
-        "try:\n    take_lock(Path(sys.argv[1]))\nexcept SearchLockedError:\n"
-        "    sys.exit(3)\n"
+        "import fcntl, sys\n"
+        "with open(sys.argv[1], 'a') as handle:\n"
+        "    try:\n        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "    except BlockingIOError:\n        sys.exit(3)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(project)], timeout=120)
+    lock = project / "search.lock"
+    result = subprocess.run([sys.executable, "-c", code, str(lock)], timeout=120)
     assert result.returncode in (0, 3), result
     return result.returncode == 3

@@ -169,6 +169,14 @@ def test_a_copy_of_the_store_taken_mid_search_holds_the_finished_trials(tmp_path
     TALLY["faults injected: copy of trials.db mid-search"] += 1
 
 
+def closed(database) -> None:
+    """Leaves `database` as a closed search leaves it: the WAL folded in, no -wal
+    or -shm beside it (SQLite deletes them when its last connection closes)."""
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert not database.with_name("trials.db-shm").exists()
+
+
 def check_read_only_reads(project, tmp_path) -> None:
     with kh.load(project) as search:
         assert [t.status for t in search.trials] == ["completed"] * 3
@@ -181,6 +189,7 @@ def check_read_only_reads(project, tmp_path) -> None:
 
 def test_a_finished_project_on_a_read_only_disk_reads(finished, tmp_path):
     source = copy_of(finished, tmp_path)
+    closed(source / "trials.db")
     before = snapshot(source)
     mount = tmp_path / "read-only"
     mount.mkdir()
