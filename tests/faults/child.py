@@ -332,6 +332,7 @@ def make_builder(interrupt_at_build: int = 0, number: int = signal.SIGINT):
             values[f"units_{i}"] = kh.Int(f"units_{i}", 4, 32, step=4, default=16)
             values["activation"] = kh.Choice("activation", ["relu", "tanh"])
             model.add(keras.layers.Dense(values[f"units_{i}"], values["activation"]))
+        points().log("layers " + json.dumps(values, sort_keys=True))
         points().reached("build")
         model.add(keras.layers.Dense(10, activation="softmax"))
         values["lr"] = kh.Float("lr", 1e-3, 0.5, log=True, default=0.05)
@@ -456,7 +457,7 @@ def main(config: dict[str, Any]) -> None:
 def wait_for_file(path: str | None) -> None:
     """Waits until `path` exists (a test's go-ahead), or, for a named pipe, until
     the test opens it; at once for None."""
-    if path and stat.S_ISFIFO(os.stat(path).st_mode):
+    if path and os.path.exists(path) and stat.S_ISFIFO(os.stat(path).st_mode):
         with open(path):  # every reader is let go at the same instant
             return
     deadline = time.monotonic() + 120
