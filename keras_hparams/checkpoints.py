@@ -7,14 +7,20 @@ the trial ends.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import re
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+from keras_hparams.errors import DamagedFileError
 
 if TYPE_CHECKING:
     import keras
@@ -22,6 +28,9 @@ if TYPE_CHECKING:
 MODEL_FILE = "model.keras"
 PROGRESS_FILE = "progress.json"
 TRIALS_FOLDER = "trials"
+# The key in a trial's `extra` saying why a trial that ranks among the best has no
+# model file (the disk was full, the model could not be saved): its score stands.
+NO_FILE = "no_checkpoint"
 
 
 def trial_folder(trial_id: int) -> str:
@@ -55,9 +64,21 @@ def save(model: keras.Model, project: Path, trial_id: int) -> Path:
     target = path(project, trial_id)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name("partial-" + MODEL_FILE)
-    model.save(temporary)
+    with _removed_on_failure(temporary):
+        model.save(temporary)
     os.replace(temporary, target)
     return target
+
+
+@contextlib.contextmanager
+def _removed_on_failure(temporary: Path) -> Iterator[None]:
+    """Deletes a half-written file (a full disk) before the error goes on."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise
 
 
 class BestModel(Protocol):
@@ -100,12 +121,80 @@ def save_bytes(data: bytes, project: Path, trial_id: int) -> Path:
     target = path(project, trial_id)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name("partial-" + MODEL_FILE)
-    with open(temporary, "wb") as handle:
+    with _removed_on_failure(temporary), open(temporary, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, target)
     return target
+
+
+def load_model(
+    checkpoint: Path,
+    trial_id: int,
+    *,
+    custom_objects: dict[str, Any] | None = None,
+    rebuild: Callable[[], keras.Model] | None = None,
+) -> keras.Model:
+    """The model saved in a trial's checkpoint, as `keras.models.load_model` reads it.
+
+    Where the file is whole but cannot be loaded as a model (a custom layer Keras
+    cannot find, a `Lambda` that safe mode refuses), `rebuild()` makes the model
+    from the builder as it is now and the checkpoint's weights are loaded into it,
+    with a warning: it is the trial's model only if the builder did not change.
+
+    Raises:
+        DamagedFileError: the file is not a whole `.keras` archive.
+        ValueError: it cannot be loaded, and there is no `rebuild`.
+    """
+    import keras
+
+    check_model_file(checkpoint, trial_id)
+    try:
+        return keras.models.load_model(checkpoint, custom_objects=custom_objects)
+    except Exception as error:  # noqa: BLE001 - any refusal by Keras, reported
+        reason = f"{type(error).__name__}: {str(error)[:500]}"
+        if rebuild is None:
+            raise ValueError(
+                f"The checkpoint {checkpoint} of trial {trial_id} is whole, but Keras "
+                f"could not load it: {reason}. Pass the custom layers, losses... it "
+                "needs as kh.load(..., custom_objects={...})."
+            ) from error
+    warnings.warn(
+        f"The checkpoint {checkpoint} of trial {trial_id} could not be loaded as a "
+        f"model ({reason}), so the model was rebuilt from the builder as it is now "
+        "and the checkpoint's weights loaded into it: it is the trial's model only "
+        "if the builder did not change since the search. Register custom objects "
+        "(keras.saving.register_keras_serializable) to load the saved model itself.",
+        stacklevel=3,
+    )
+    model = rebuild()
+    if model.optimizer is not None:  # the file holds its state: build it to load
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(checkpoint)
+    return model
+
+
+def check_model_file(checkpoint: Path, trial_id: int) -> None:
+    """Raises `DamagedFileError` unless `checkpoint` is a whole `.keras` archive."""
+    try:
+        with zipfile.ZipFile(checkpoint) as archive:
+            bad = archive.testzip()
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        bad, names = f"{type(error).__name__}: {error}", set()
+    else:
+        bad = None if bad is None else f"its member {bad} is corrupt"
+    if bad is None and not {"config.json", "model.weights.h5"} <= names:
+        bad = f"it holds {sorted(names)}, not a model's config and weights"
+    if bad is not None:
+        raise DamagedFileError(
+            f"The checkpoint {checkpoint} of trial {trial_id} is damaged ({bad}): it "
+            "is not a whole .keras file (a copy that did not finish, a full disk?). "
+            "The trial's score and values are kept in the trial database. Restore the "
+            "file from a backup, or delete it and retrain the best values with "
+            "export(path, x, y, retrain=True)."
+        )
 
 
 def keep_only(project: Path, trial_ids: set[int]) -> None:
@@ -126,6 +215,7 @@ def keep_only(project: Path, trial_ids: set[int]) -> None:
 
 
 # -- progress of a running trial: what a resumed trial continues from ------------
+
 
 def save_progress(
     model: keras.Model,

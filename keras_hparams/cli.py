@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sqlite3
 import sys
+import zipfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,16 +38,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command with `argv` (defaults to `sys.argv[1:]`); returns its status.
 
     Returns:
-        `0` on success, `1` when the command fails (no search in DIR, say), with the
-        reason on stderr. Wrong usage exits with status `2`, as argparse does.
+        `0` on success, `1` when the command fails (no search in DIR, a damaged
+        trial database or checkpoint, a folder it cannot read), with the reason on
+        one line of stderr. Wrong usage exits with status `2`, as argparse does.
     """
     arguments = _parser().parse_args(argv)
     try:
         custom_objects = _custom_objects(getattr(arguments, "modules", None) or [])
         with load(arguments.directory, custom_objects=custom_objects) as search:
             return arguments.command(search, arguments)
-    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as error:
-        print(f"keras-hparams {arguments.name}: error: {error}", file=sys.stderr)
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+        RuntimeError,
+        ImportError,
+        sqlite3.Error,
+        zipfile.BadZipFile,
+    ) as error:
+        # One line, whatever the message.
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"keras-hparams {arguments.name}: error: {message}", file=sys.stderr)
         return 1
 
 

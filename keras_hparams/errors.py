@@ -56,4 +56,15 @@ class UnsupportedSpaceError(FatalError, ValueError):
 
 
 class SearchLockedError(FatalError, RuntimeError):
-    """Another process is searching in the same project directory."""
+    """Another process holds the project directory: it searches there, or has a
+    `Tuner` open on it."""
+
+
+class DamagedFileError(FatalError, ValueError):
+    """A file of the project (the trial database, a checkpoint) is empty, truncated
+    or not what keras-hparams wrote; nothing was changed or deleted."""
+
+
+class SchedulerLostError(FatalError, RuntimeError):
+    """The Dask scheduler could not be reached for longer than the client's
+    reconnection timeout; the running trials are recorded as interrupted."""

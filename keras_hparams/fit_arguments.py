@@ -84,11 +84,8 @@ class FitPlan:
     def scoring_arguments(self) -> dict[str, Any]:
         """The fixed `fit` arguments that give a score its meaning (epochs,
         batch_size...), for a resume to compare."""
-        return {
-            name: self.kwargs.get(name)
-            for name in SCORING_ARGUMENTS
-            if _is_plain(self.kwargs.get(name))
-        }
+        values = {name: _plain(self.kwargs.get(name)) for name in SCORING_ARGUMENTS}
+        return {name: value for name, value in values.items() if _is_plain(value)}
 
     def calls(self, params: dict[str, Any]) -> list[tuple[tuple, dict[str, Any]]]:
         """The `(args, kwargs)` of each `fit` call of a trial with `params`."""
@@ -177,6 +174,13 @@ def _split_markers(fit_args: tuple, fit_kwargs: dict) -> tuple[SearchSpace, dict
         else:
             space.add(value if value.name is not None else value.named(name))
     return space, fixed
+
+
+def _plain(value: Any) -> Any:
+    """A numpy number as the Python number it equals (`np.int64(2)` -> `2`)."""
+    if isinstance(value, np.generic) and not isinstance(value, np.bool_):
+        return value.item()
+    return value
 
 
 def _is_plain(value: Any) -> bool:

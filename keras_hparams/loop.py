@@ -26,8 +26,9 @@ from keras_hparams.errors import (
     UnsupportedSpaceError,
 )
 from keras_hparams.execution import Executor
+from keras_hparams.interrupts import Terminated
 from keras_hparams.progress import Progress, first_line, format_params, format_value
-from keras_hparams.project import Project
+from keras_hparams.project import DRAW, Project
 from keras_hparams.runner import Job, Outcome, Task, build_defaults, error_message
 from keras_hparams.space import Dimension
 from keras_hparams.space import from_config as dimension_from_config
@@ -54,11 +55,17 @@ class Stop(enum.Enum):
 
 @dataclasses.dataclass
 class Next:
-    """The next trial to run, and the generator that draws values its build finds
-    that its values do not name (None: they take their defaults)."""
+    """The next trial to run, and the seed of the generator that draws values its
+    build finds that its values do not name (None: they take their defaults).
+    The seed is stored with the trial when it starts: a resumed trial draws the
+    same values."""
 
     trial: Trial
-    rng: np.random.Generator | None
+    draw: Any = None
+
+    @property
+    def rng(self) -> np.random.Generator | None:
+        return None if self.draw is None else np.random.default_rng(self.draw)
 
 
 @dataclasses.dataclass
@@ -94,6 +101,8 @@ class SearchLoop:
     """The values each running trial was submitted with."""
     repeats: list[Trial] = dataclasses.field(default_factory=list)
     """Proposals that repeated a finished trial, with its score (negative ids)."""
+    begun: set[int] = dataclasses.field(default_factory=set)
+    """The running trials whose `on_trial_begin` was called."""
     failures: list[Trial] = dataclasses.field(default_factory=list)
     """The failed trials since the last one that did not fail."""
 
@@ -104,7 +113,11 @@ class SearchLoop:
         self._call("on_search_begin")
         try:
             self.executor.start(self.job, self._built)  # workers start meanwhile
-            if self.executor.slots > 1 and not self.project.trials():
+            if any(t.finished for t in self.project.trials()):
+                self._check_markers()
+            elif not self.project.trials() and (
+                self.executor.slots > 1 or not self.executor.builds_here
+            ):
                 self._discover_space()
             while True:
                 interrupts.check()
@@ -137,15 +150,15 @@ class SearchLoop:
             if t.status in (RUNNING, INTERRUPTED) and t.id not in self.running
         ]
         if pending:
-            return Next(pending[0], self._rng(pending[0].id))
+            return Next(pending[0], self._stored_draw(pending[0]))
         if len(trials) >= self.max_trials:
             return Stop.FULL
         trial_id = self.project.next_id()
         queue = self.project.queue()
         if queue:  # taken off the queue once its row is written (Project.start)
-            return Next(Trial(trial_id, queue[0], extra={"enqueued": True}), None)
+            return Next(Trial(trial_id, queue[0], extra={"enqueued": True}))
         if not trials:  # the first trial runs the code's own defaults
-            return Next(Trial(trial_id, {}), None)
+            return Next(Trial(trial_id, {}))
         if not self.project.space:
             if self.running:
                 return Stop.WAIT
@@ -167,23 +180,48 @@ class SearchLoop:
                 f"({len(trials)} trials)."
             )
             return Stop.EXHAUSTED
-        return Next(Trial(trial_id, proposals[0]), self._rng(trial_id))
+        return Next(Trial(trial_id, proposals[0]), self._draw(trial_id))
 
-    def _rng(self, trial_id: int) -> np.random.Generator:
+    def _draw(self, trial_id: int) -> Any:
         if self.seed is None:
-            return np.random.default_rng()
-        return np.random.default_rng([self.seed, trial_id])
+            return int(np.random.default_rng().integers(2**62))
+        return [self.seed, trial_id]
+
+    def _stored_draw(self, trial: Trial) -> Any:
+        """The seed a pending trial was started with (rows written before it was
+        stored: defaults for the defaults trial, else a new one)."""
+        if DRAW in trial.extra:
+            return trial.extra[DRAW]
+        return self._draw(trial.id) if trial.params else None
 
     def _discover_space(self) -> None:
         """Builds the defaults here, so that proposals for the other workers know
-        the builder's dimensions while the first trial runs."""
-        for dimension in build_defaults(self.job.builder):
+        the builder's dimensions while the first trial runs, and the first
+        trial's row holds its values (the defaults) from its start."""
+        dimensions = build_defaults(self.job.builder)
+        for dimension in dimensions or []:
             self._add_dimension(dimension)
+        if dimensions is not None:
+            self.project.record_markers(
+                {d.name for d in dimensions} | set(self.job.plan.space.names)
+            )
+
+    def _check_markers(self) -> None:
+        """On resume, refuses code whose markers were added, removed or renamed
+        (a build with every default, here, before any trial)."""
+        dimensions = build_defaults(self.job.builder)
+        if dimensions is None:  # the build fails: the first trial reports it
+            return
+        for dimension in dimensions:
+            self._add_dimension(dimension)
+        self.project.check_markers(
+            {d.name for d in dimensions} | set(self.job.plan.space.names)
+        )
 
     # -- submitting -------------------------------------------------------------
     def _submit(self, chosen: Next) -> None:
         trial = chosen.trial
-        self.project.start(trial)
+        self.project.start(trial, chosen.draw)
         trials = self.project.trials()
         others = [t for t in trials if t.id != trial.id]
         if self.job.pruner is None:  # histories are for the pruner only
@@ -203,19 +241,34 @@ class SearchLoop:
             self.progress.trial_started(trial, values=False)
 
     def _built(self, trial: Trial, dimensions: list[Dimension]) -> None:
-        """A trial built in this process, before it trains: its dimensions join the
-        space (a conflict stops the search before any training) and its row holds
-        the values it uses."""
-        for dimension in dimensions:
-            self._add_dimension(dimension)
+        """A trial built, before it trains (here, or in a worker process that says
+        so): its dimensions join the space (a conflict stops the search before
+        any training) and its row holds every value it uses."""
+        try:
+            for dimension in dimensions:
+                self._add_dimension(dimension)
+        except (SearchSpaceMismatchError, UnsupportedSpaceError):
+            if not self.executor.builds_here:  # its outcome will not be taken
+                self.project.delete(trial.id)
+                self.running.pop(trial.id, None)
+            raise
         self.project.write(trial)
-        self.progress.trial_started(trial)
-        self._call("on_trial_begin", trial)
+        if self.executor.builds_here:
+            self.progress.trial_started(trial)
+        self._begin(trial)
 
     def _add_dimension(self, dimension: Dimension) -> None:
         self.project.add_dimension(dimension, self.algorithm.check_space)
 
     # -- the user's trial callbacks ------------------------------------------------
+    def _begin(self, trial: Trial) -> None:
+        """Calls `on_trial_begin` once per run of a trial, once its values are
+        known: at its build (in this process, or reported by a worker process),
+        else when its outcome comes (`_take`)."""
+        if trial.id not in self.begun:
+            self.begun.add(trial.id)
+            self._call("on_trial_begin", trial)
+
     def _call(self, hook: str, *trial: Trial) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(self.search, *trial)
@@ -239,6 +292,8 @@ class SearchLoop:
         trial = outcome.trial
         del self.running[trial.id]
         proposed = self.proposed.pop(trial.id)
+        begun = trial.id in self.begun
+        self.begun.discard(trial.id)
         try:
             for config in outcome.dimensions:
                 self._add_dimension(dimension_from_config(config))
@@ -248,7 +303,11 @@ class SearchLoop:
         if outcome.repeat_of is not None:
             self._learn_repeat(proposed, outcome)
             return
-        if not self.executor.builds_here:  # its values are known from now on
+        if not proposed and trial.status != FAILED:  # built with every default
+            self.project.record_markers(
+                {c["name"] for c in outcome.dimensions} | set(self.job.plan.space.names)
+            )
+        if not begun:  # its build was not reported (a Dask worker's)
             self._call("on_trial_begin", trial)
         self.project.finish(trial, outcome.best_model)
         self._call("on_trial_end", trial)
@@ -318,19 +377,25 @@ class SearchLoop:
         )
 
     def _interrupt(self, error: BaseException) -> None:
-        stopped_by_user = isinstance(error, KeyboardInterrupt)
-        reason = (
-            "interrupted by the user (KeyboardInterrupt)"
-            if stopped_by_user
-            else f"the search stopped: {error_message(error)}"
-        )
+        stopped = isinstance(error, (KeyboardInterrupt, Terminated))
+        if isinstance(error, KeyboardInterrupt):
+            reason = "interrupted by the user (KeyboardInterrupt)"
+        elif isinstance(error, Terminated):
+            reason = "stopped by SIGTERM (the system or a batch scheduler)"
+        else:
+            reason = f"the search stopped: {error_message(error)}"
         for trial in self.running.values():
             self.project.end(trial, INTERRUPTED, reason)
-        if self.running and stopped_by_user:
+        if self.running and stopped:
             ids = sorted(self.running)
             which = f"trial {ids[0]}" if len(ids) == 1 else f"trials {ids}"
+            how = (
+                "stopped by SIGTERM"
+                if isinstance(error, Terminated)
+                else ("interrupted")
+            )
             self.progress.print(
-                f"Search interrupted during {which}; run search() again to resume."
+                f"Search {how} during {which}; run search() again to resume."
             )
 
     def _front(self) -> list[Trial] | None:

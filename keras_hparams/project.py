@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,24 +18,34 @@ from typing import Any
 from keras_hparams import checkpoints
 from keras_hparams.checkpoints import BestModel
 from keras_hparams.errors import SearchSpaceMismatchError, UnsupportedSpaceError
+from keras_hparams.locking import LOCK_NAME, ProjectLock
 from keras_hparams.objective import Objective
 from keras_hparams.objectives import Objectives
 from keras_hparams.space import Dimension, SearchSpace
-from keras_hparams.storage import DATABASE_NAME, LOCK_NAME, Meta, TrialStore, take_lock
+from keras_hparams.storage import DATABASE_NAME, PARTIAL_NAME, Meta, TrialStore
 from keras_hparams.trial import COMPLETED, FAILED, INFEASIBLE, RUNNING, Trial
 
 # What keras-hparams writes in a project directory; overwrite=True deletes only these.
 OWN_FILES = {
-    DATABASE_NAME,
-    DATABASE_NAME + "-wal",
-    DATABASE_NAME + "-shm",
-    LOCK_NAME,
-    checkpoints.TRIALS_FOLDER,
-}
+    name + suffix
+    for name in (DATABASE_NAME, PARTIAL_NAME)
+    for suffix in ("", "-wal", "-shm")
+} | {LOCK_NAME, checkpoints.TRIALS_FOLDER}
+# The stores of this process open read-write, by folder: overwrite=True closes them.
+_OPEN_STORES: dict[str, weakref.WeakSet[TrialStore]] = {}
+
+
+# The key in a started trial's `extra` that says how its build fills the values
+# its proposal does not name (see `Project.start`).
+DRAW = "draw"
 
 
 class Project:
     """The folder of one search and everything recorded in it.
+
+    Opening it takes the folder's lock (`locking.ProjectLock`), held until
+    `release()` (the end of a search) or `close()`: another process cannot delete
+    or change it meanwhile.
 
     Args:
         directory: path of the project folder (created if missing).
@@ -64,11 +75,27 @@ class Project:
         self.objectives = Objectives.of(objective)
         self.objective = self.objectives.primary
         self.keep_checkpoints = keep_checkpoints
-        if overwrite:
-            delete_own_files(self.directory)
-        self.store = TrialStore(self.directory)
-        self.check_objective()  # stored by record_settings(), under the lock
-        self.space = SearchSpace.from_config(self.store.get_meta(Meta.SPACE) or [])
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.lock = ProjectLock(self.directory)
+        self.lock.acquire()
+        try:
+            if overwrite:
+                self.lock.check_not_searching()
+                delete_own_files(self.directory)
+            self.store = TrialStore(self.directory)
+        except BaseException:
+            self.lock.release()
+            raise
+        # Dropped without close() (a notebook cell run again), or still open when
+        # the interpreter exits, a project lets go of its lock and closes its store.
+        weakref.finalize(self, _let_go, self.lock, self.store)
+        _OPEN_STORES.setdefault(self.lock.key, weakref.WeakSet()).add(self.store)
+        try:
+            self.check_objective()  # stored by record_settings(), under the lock
+            self.space = SearchSpace.from_config(self.store.get_meta(Meta.SPACE) or [])
+        except BaseException:
+            self.close()
+            raise
 
     # -- reading ----------------------------------------------------------------
     def trials(self) -> list[Trial]:
@@ -85,10 +112,21 @@ class Project:
         return ranked[0] if ranked else None
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[Project]:
-        """Holds the project's lock: `SearchLockedError` if another process has it."""
-        with self.store.locked():
+    def searching(self) -> Iterator[Project]:
+        """Holds the project's lock while a search runs, taking it again if it was
+        let go (`SearchLockedError` if another process has it since); lets go
+        when the search ends."""
+        self.store._connection  # noqa: B018 - a closed project says so here
+        with self.lock.searching():
             yield self
+
+    def hold(self) -> None:
+        """Takes the lock again, until the next search ends or `close()`."""
+        self.lock.acquire()
+
+    def close(self) -> None:
+        """Lets go of the lock and closes the store (checkpointing it)."""
+        _let_go(self.lock, self.store)
 
     # -- what a resume must keep --------------------------------------------------
     def check_objective(self) -> None:
@@ -177,6 +215,32 @@ class Project:
             raise UnsupportedSpaceError(str(error)) from None
         self.store.set_meta(Meta.SPACE, self.space.get_config())
 
+    def record_markers(self, names: set[str]) -> None:
+        """Stores the names a build with every default meets (and the tuned fit
+        arguments), unless the project knows them already."""
+        if self.store.get_meta(Meta.MARKERS) is None:
+            self.store.set_meta(Meta.MARKERS, sorted(names))
+
+    def check_markers(self, names: set[str]) -> None:
+        """Refuses code whose build with every default meets other dimensions than
+        the code that scored the finished trials: markers added, removed or
+        renamed. Their scores would be credited with values they never used."""
+        stored = self.store.get_meta(Meta.MARKERS)
+        if stored is not None and set(stored) != names:
+            if any(t.finished for t in self.trials()):
+                added, gone = sorted(names - set(stored)), sorted(set(stored) - names)
+                raise SearchSpaceMismatchError(
+                    f"The project {self.directory} was searched with code whose "
+                    f"build with every default used {stored}; this code's uses "
+                    f"{sorted(names)} (new: {added}, gone: {gone}). The finished "
+                    "trials never used the new ones, so their scores would be "
+                    "credited with values they did not have. Run the code the search "
+                    "was made with, or pass overwrite=True to start again, or use a "
+                    "new project_name."
+                )
+            self.store.set_meta(Meta.MARKERS, sorted(names))
+        self.record_markers(names)
+
     # -- the queue of enqueued values ---------------------------------------------
     def queue(self) -> list[dict[str, Any]]:
         return self.store.get_meta(Meta.QUEUE) or []
@@ -188,14 +252,25 @@ class Project:
     def next_id(self) -> int:
         return self.store.next_id()
 
-    def start(self, trial: Trial) -> None:
+    def start(self, trial: Trial, draw: Any = None) -> None:
         """Writes the trial's row as running, before its build: a kill from here on
         reruns this trial. An enqueued one leaves the queue once its row exists (a
         kill between the two writes runs it twice at worst, and the repeat is found
-        after the build, before any training)."""
+        after the build, before any training).
+
+        Args:
+            trial: the trial, with the values it was proposed.
+            draw: how the values its build finds that `trial.params` does not name
+                are chosen: None, their defaults (those a build with every default
+                meets, when known, are written in its row now); else the seed of
+                the generator that draws them, stored so that a resumed trial
+                draws the same.
+        """
         enqueued = trial.extra.get("enqueued", False)
+        if draw is None:  # the defaults fill in: those a build with them meets
+            trial.params = {**self._marker_defaults(), **trial.params}
         trial.started, trial.status, trial.error = time.time(), RUNNING, None
-        trial.history, trial.extra = [], {}
+        trial.history, trial.extra = [], {DRAW: draw}
         self.store.write(trial)
         if enqueued:
             self.store.set_meta(Meta.QUEUE, self.queue()[1:])
@@ -203,16 +278,28 @@ class Project:
     def write(self, trial: Trial) -> None:
         self.store.write(trial)
 
+    def _marker_defaults(self) -> dict[str, Any]:
+        names = self.store.get_meta(Meta.MARKERS) or []
+        return {n: self.space[n].default for n in names if n in self.space}
+
     def finish(self, trial: Trial, best_model: BestModel | None) -> None:
         """Records an ended trial; its model file is written only if the trial ranks
         among the best `keep_checkpoints`."""
         trial.ended = trial.ended or time.time()
         if best_model is not None and self._keeps_checkpoint(trial):
-            best_model.write(self.directory, trial.id)
-        # The row is written after the checkpoint: a completed row implies its file.
+            try:
+                best_model.write(self.directory, trial.id)
+            except Exception as error:  # noqa: BLE001 - the score stands without it
+                trial.extra[checkpoints.NO_FILE] = (
+                    f"its model file could not be written: {type(error).__name__}: "
+                    f"{error}"
+                )[:2000]
+        # The row is written after the checkpoint: a completed row implies its file
+        # (or says why there is none).
         self.store.write(trial)
         checkpoints.clear_progress(self.directory, trial.id)
         self._keep_best_checkpoints()
+        self.store.checkpoint()
 
     def end(self, trial: Trial, status: str, error: str) -> None:
         """Records a trial that ended without a result (failed or interrupted)."""
@@ -220,6 +307,7 @@ class Project:
         self.store.write(trial)
         if status == FAILED:
             checkpoints.clear_progress(self.directory, trial.id)
+        self.store.checkpoint()
 
     def delete(self, trial_id: int) -> None:
         """Removes a trial's row (it repeats a finished trial, or its build found a
@@ -254,9 +342,15 @@ class Project:
         checkpoints.keep_only(self.directory, kept)
 
 
+def _let_go(lock: ProjectLock, store: TrialStore) -> None:
+    lock.release()
+    store.close()
+
+
 def delete_own_files(directory: Path) -> None:
-    """Deletes what keras-hparams wrote in `directory`; refuses a folder with more,
-    and one that another process is searching."""
+    """Deletes what keras-hparams wrote in `directory` (whose lock this process
+    holds); refuses a folder with more. This process's other stores on it are
+    closed first: their files are gone."""
     if not directory.exists():
         return
     trials = directory / checkpoints.TRIALS_FOLDER
@@ -272,11 +366,13 @@ def delete_own_files(directory: Path) -> None:
             f"{directory} also holds {others}. Move them, or choose another "
             "directory or project_name."
         )
-    with take_lock(directory):  # not while another process searches there
-        for entry in directory.iterdir():
-            if entry.name == LOCK_NAME:
-                continue
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+    key = ProjectLock(directory).key
+    for store in list(_OPEN_STORES.pop(key, ())):
+        store.close("was deleted by Tuner(overwrite=True): make a new Tuner")
+    for entry in directory.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()

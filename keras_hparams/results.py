@@ -68,6 +68,12 @@ class SearchResults:
         FileNotFoundError."""
         trial = self._chosen(choose)
         checkpoint = checkpoints.path(self.project_directory, trial.id)
+        if not checkpoint.exists() and checkpoints.NO_FILE in trial.extra:
+            raise FileNotFoundError(
+                f"The best trial ({trial.id}) has no checkpoint: "
+                f"{trial.extra[checkpoints.NO_FILE]}. Its score and values are "
+                "recorded; export(path, x, y, retrain=True) trains its values again."
+            )
         if not checkpoint.exists():
             chosen = choose is not None or self._choice is not None
             which = "chosen" if chosen else "best"
@@ -361,9 +367,12 @@ class SearchResults:
 class LoadedSearch(SearchResults):
     """A search opened read-only from its project folder (see `kh.load`).
 
-    It reads the trial database without taking the search's lock, so it works while
-    another process is still searching: each access to `trials` reads the rows as
-    they are now. It cannot search, and it exports the best trial's checkpoint.
+    It reads the trial database without taking the search's lock and opens it
+    read-only (SQLite's `mode=ro`; `immutable` on a read-only disk), so it works
+    while another process is still searching, and on a folder it cannot write:
+    each access to `trials` reads the rows as they are now. It cannot search, and
+    it exports the best trial's checkpoint. Close it with `close()`, or use it as a
+    context manager.
 
     Args:
         project_directory: str or path, the folder that holds `trials.db`.
@@ -392,7 +401,7 @@ class LoadedSearch(SearchResults):
                 f"{self.project_directory / DATABASE_NAME}."
             )
         self.custom_objects = custom_objects
-        self._store = TrialStore(self.project_directory)
+        self._store = TrialStore(self.project_directory, read_only=True)
         objective = self._store.get_meta(Meta.OBJECTIVE)
         if objective is None:
             self._store.close()
@@ -418,10 +427,10 @@ class LoadedSearch(SearchResults):
             choose: a trial id, a `kh.Trial` or a `kh.Best` rule: that trial's
                 model instead. Defaults to `None`.
         """
-        import keras
-
-        _, checkpoint = self._best_checkpoint(choose)
-        return keras.models.load_model(checkpoint, custom_objects=self.custom_objects)
+        trial, checkpoint = self._best_checkpoint(choose)
+        return checkpoints.load_model(
+            checkpoint, trial.id, custom_objects=self.custom_objects
+        )
 
     def close(self) -> None:
         """Closes the database connection."""

@@ -20,7 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_hparams import checkpoints, measures
+from keras_hparams import checkpoints, interrupts, measures
 from keras_hparams.checkpoints import BestModel, ModelBytes, ModelInMemory
 from keras_hparams.errors import BuildError, FailedTrialError, FatalError
 from keras_hparams.fit_arguments import FitPlan
@@ -132,13 +132,21 @@ def run_trial(job: Job, task: Task, on_built: OnBuilt | None = None) -> Outcome:
             )
             _after_training(job, trial, best if best is not None else model, measured)
     except Exception as error:  # noqa: BLE001 - recorded on the trial
+        interrupts.converted(error)
         trial.params = {**proposed, **trial.params, **context.active}
         trial.status, trial.error = FAILED, error_message(error)
         trial.ended = time.time()
         fatal = error if isinstance(error, FatalError) else None
         return Outcome(trial, _dimensions(context, job), fatal=fatal)
     trial.ended = time.time()
-    return Outcome(trial, dimensions, best_model=_best_model(job, task, trial, best))
+    try:
+        kept = _best_model(job, task, trial, best)
+    except Exception as error:  # noqa: BLE001 - the score stands without a file
+        kept = None
+        trial.extra[checkpoints.NO_FILE] = (
+            f"its model could not be saved: {error_message(error)}"
+        )[:2000]
+    return Outcome(trial, dimensions, best_model=kept)
 
 
 def _before_training(job: Job, trial: Trial, model: keras.Model) -> dict:
@@ -266,15 +274,15 @@ def _repeat_of(
     return None
 
 
-def build_defaults(builder: Any) -> list[Dimension]:
-    """The dimensions a build with every default meets, or [] if that build fails
-    (the first trial reports the error)."""
+def build_defaults(builder: Any) -> list[Dimension] | None:
+    """The dimensions a build with every default meets, or None if that build
+    fails (the first trial reports the error)."""
     context = BuildContext(builder.space, {})
     try:
         with context.activate():
             builder.build_in(context)
     except Exception:  # noqa: BLE001 - the first trial reports it
-        return []
+        return None
     finally:
         keras.backend.clear_session(free_memory=False)
     return [builder.space[name] for name in context.active]

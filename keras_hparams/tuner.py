@@ -14,9 +14,9 @@ from typing import Any
 
 import keras
 
-from keras_hparams import algorithms, execution, fit_arguments, interrupts
+from keras_hparams import algorithms, checkpoints, execution, fit_arguments, interrupts
 from keras_hparams.callbacks import per_trial_paths
-from keras_hparams.checks import check_int, check_seconds
+from keras_hparams.checks import check_int, check_seconds, is_number
 from keras_hparams.constraints import Constraint
 from keras_hparams.loop import SearchLoop
 from keras_hparams.objective import Objective
@@ -100,9 +100,25 @@ class Tuner(SearchResults):
             `executor="processes"`.
         worker_resources: dict such as `{"GPU": 1}`: the Dask resources each trial
             asks for (workers started with `--resources "GPU=1"`).
+        worker_timeout: seconds. A worker process that gives no sign of life for
+            that long (stopped, hung outside Python), or whose trial trains that
+            long past `trial_timeout` (a batch that never ends), is killed: its
+            trial is
+            recorded as failed, saying why, a new worker takes its place, and the
+            search goes on. Defaults to `60`. (A Dask client rides out a lost
+            connection to its scheduler for its own `Client(timeout=...)`.)
+        lost_trial_retries: int, how many times a trial whose worker died under it
+            (a killed worker process, a lost Dask worker) runs again from the
+            start on another worker. Defaults to `0`: it is recorded as failed,
+            and Dask's own retries of it are refused.
         trial_callbacks: list of `kh.TrialCallback`, called in this process as the
             search and each trial begin and end (for trackers such as
             `kh.integrations.MLflowCallback`).
+
+    The project folder is locked from `Tuner()` until the search ends or the
+    tuner is closed (`close()`, or `with kh.Tuner(...) as tuner:`): another process
+    cannot delete or change it meanwhile (`kh.SearchLockedError`); Tuners of one
+    process share the lock, and `kh.load` never takes it.
 
     Example:
 
@@ -141,6 +157,8 @@ class Tuner(SearchResults):
         devices: list[str] | None = None,
         worker_resources: dict[str, float] | None = None,
         trial_callbacks: list[TrialCallback] | None = None,
+        worker_timeout: float = 60,
+        lost_trial_retries: int = 0,
     ) -> None:
         _check_not_bootstrapping()
         self.builder = as_builder(hypermodel)
@@ -151,6 +169,7 @@ class Tuner(SearchResults):
             ("max_consecutive_failures", max_consecutive_failures, 1),
             ("keep_checkpoints", keep_checkpoints, 0),
             ("executions_per_trial", executions_per_trial, 1),
+            ("lost_trial_retries", lost_trial_retries, 0),
         ):
             check_int("Tuner", name, value, minimum)
         _check_cv(cv, self.objective)
@@ -158,6 +177,11 @@ class Tuner(SearchResults):
             check_int("Tuner", "seed", seed, 0)
         check_seconds("Tuner", "trial_timeout", trial_timeout, zero_ok=False)
         check_seconds("Tuner", "save_progress_every", save_progress_every, zero_ok=True)
+        if not is_number(worker_timeout) or worker_timeout <= 0:
+            raise ValueError(
+                "Tuner(worker_timeout=...) expects a positive number of seconds. "
+                f"Received: {worker_timeout!r}."
+            )
         if verbose not in (0, 1, 2):
             raise ValueError(
                 f"Tuner(verbose=...) expects 0, 1 or 2. Received: {verbose!r}."
@@ -176,6 +200,8 @@ class Tuner(SearchResults):
             devices=devices,
             resources=worker_resources,
             strategy=distribution_strategy,
+            worker_timeout=worker_timeout,
+            retries=lost_trial_retries,
         )
         self.max_consecutive_failures = max_consecutive_failures
         self.keep_checkpoints = keep_checkpoints
@@ -200,22 +226,43 @@ class Tuner(SearchResults):
         arguments' dimensions, as the project records them."""
         return self._project.space
 
+    # -- closing --------------------------------------------------------------
+    def close(self) -> None:
+        """Lets go of the project's lock and closes its trial database.
+
+        The project stays as it is on disk; make a new `Tuner` (or `kh.load`) to
+        use it again. A Tuner dropped without `close()` lets go when it is
+        garbage collected.
+        """
+        self._project.close()
+
+    def __enter__(self) -> Tuner:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
     # -- results --------------------------------------------------------------
     def best_model(self, *, choose: Any = None) -> keras.Model:
         """The best trial's model with the weights of its best epoch, compiled.
+
+        It is the model saved in the trial's checkpoint
+        (`keras.models.load_model`), whatever the builder does now. Only where
+        Keras cannot load that file as a model (a custom layer it cannot find) is
+        the model rebuilt from the builder with the trial's values and the
+        checkpoint's weights loaded into it, with a warning.
 
         Args:
             choose: a trial id, a `kh.Trial` or a `kh.Best` rule: that trial's
                 model instead (see `choose()`). Defaults to `None`.
         """
         trial, checkpoint = self._best_checkpoint(choose)
-        # A context, not build(): the values include tuned fit arguments.
-        context = BuildContext(self.builder.space, trial.params)
-        model = self.builder.build_in(context)
-        # The checkpoint holds the optimizer's state too: build it so that it loads.
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(checkpoint)
-        return model
+
+        def rebuild() -> keras.Model:
+            # A context, not build(): the values include tuned fit arguments.
+            return self.builder.build_in(BuildContext(self.builder.space, trial.params))
+
+        return checkpoints.load_model(checkpoint, trial.id, rebuild=rebuild)
 
     # -- search ---------------------------------------------------------------
     def enqueue(self, params: dict[str, Any]) -> None:
@@ -235,6 +282,7 @@ class Tuner(SearchResults):
             )
         for space in (self.space, self.builder.space):
             space.check_values(params, argument="Tuner.enqueue()")
+        self._project.hold()
         self._project.enqueue(params)
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
@@ -243,6 +291,12 @@ class Tuner(SearchResults):
         Takes exactly the arguments of `model.fit`. A marker as the value of a keyword
         argument (`batch_size=kh.Choice([32, 64])`) tunes it, named after the keyword.
         The user's callbacks are copied for each trial.
+
+        Ctrl-C (`KeyboardInterrupt`) and SIGTERM (a batch scheduler's request to
+        end) stop the search cleanly: the running trials are recorded as
+        interrupted, the workers stopped and the project's lock let go; after
+        SIGTERM the process exits with status 143. Calling `search()` again
+        resumes, each interrupted trial with the values it started with.
         """
         plan = fit_arguments.plan(
             fit_args,
@@ -252,7 +306,7 @@ class Tuner(SearchResults):
             seed=self.seed,
             objective_name=self.objective.name,
         )
-        with self._project.locked(), interrupts.kept():
+        with self._project.searching(), interrupts.kept():
             self._project.record_settings(
                 {
                     "cv": self.cv,

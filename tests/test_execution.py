@@ -340,6 +340,20 @@ def test_module_level_builders_pickle_by_name_without_cloudpickle():
         ({"devices": ["GPU:0", "GPU:1"], "n_workers": 3}, "one worker per device"),
         ({"executor": "processes", "worker_resources": {"GPU": 1}}, "Dask client"),
         ({"executor": "processes", "worker_resources": {"GPU": -1}}, "resource"),
+        (
+            {"worker_timeout": 0},
+            r"Tuner\(worker_timeout=...\) expects a positive number of seconds. "
+            r"Received: 0\.",
+        ),
+        (
+            {"worker_timeout": None},
+            r"Tuner\(worker_timeout=...\) expects a positive number of seconds. "
+            r"Received: None\.",
+        ),
+        (
+            {"lost_trial_retries": -1},
+            r"Tuner\(lost_trial_retries=...\) expects an integer >= 0. Received: -1\.",
+        ),
     ],
 )
 def test_bad_execution_options_name_the_argument(tmp_path, options, match):
@@ -517,3 +531,109 @@ def test_a_script_without_a_main_guard_is_told_why_its_workers_die(tmp_path):
         run.stdout
     )
     assert "It finished no trial; its error is printed above." in run.stdout
+
+
+class Unsaveable(keras.layers.Layer):
+    """A layer whose config Keras cannot write: saving the model fails."""
+
+    def call(self, inputs):
+        return inputs
+
+    def get_config(self):
+        raise NotImplementedError("this layer cannot be saved")
+
+
+@kh.tunable
+def unsaveable_builder():
+    model = keras.Sequential([keras.Input((64,))])
+    model.add(keras.layers.Dense(kh.Int("units", 4, 16, step=4, default=8)))
+    model.add(Unsaveable())
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_a_lost_trial_runs_again_when_asked_and_keeps_its_score_without_a_file(
+    tmp_path, digits
+):
+    # One worker process kills itself at its trial's first epoch end; with
+    # lost_trial_retries=1 that trial runs again on the new worker. No model of
+    # this builder can be saved: every trial keeps its score and says why.
+    x, y = digits
+    marker = tmp_path / "kill-me"
+    marker.write_text("")
+    tuner = kh.Tuner(
+        unsaveable_builder,
+        "val_loss",
+        max_trials=3,
+        directory=tmp_path,
+        seed=5,
+        executor="processes",
+        n_workers=1,
+        lost_trial_retries=1,
+        verbose=0,
+    )
+    tuner.search(
+        x,
+        y,
+        epochs=2,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[KillOnce(str(marker))],
+    )
+    assert (tmp_path / "kill-me.claimed").exists()
+    assert _ids_and_statuses(tuner) == [(i, COMPLETED) for i in (1, 2, 3)]
+    for trial in tuner.trials:
+        assert trial.extra["no_checkpoint"].startswith(
+            "its model could not be saved: NotImplementedError: this layer cannot "
+            "be saved"
+        ), trial.extra
+    assert not list(tmp_path.rglob("*.keras"))
+
+
+_ORPHAN = textwrap.dedent("""
+    import importlib.util, multiprocessing, os, sys, time
+
+    def load_lifeline():
+        spec = importlib.util.spec_from_file_location("lifeline", sys.argv[1])
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    def worker(driver, beat):
+        lifeline = load_lifeline()
+        lifeline._die_with_parent = lambda: None  # as on macOS: the thread alone
+        lifeline.start(driver, beat)
+        time.sleep(120)
+
+    if __name__ == "__main__":
+        context = multiprocessing.get_context("spawn")
+        beat = context.RawValue("d", 0.0)
+        process = context.Process(target=worker, args=(os.getpid(), beat))
+        process.start()
+        while beat.value == 0:
+            time.sleep(0.01)
+        print(process.pid, flush=True)
+        time.sleep(120)
+""")
+
+
+def test_a_worker_whose_driver_dies_ends_without_a_parent_death_signal(tmp_path):
+    # The portable half of the lifeline (macOS has no PR_SET_PDEATHSIG): the
+    # thread that watches the parent ends the worker once its driver is gone.
+    from keras_hparams.execution import lifeline
+    from tests.faults.launch import wait_gone
+
+    script = tmp_path / "driver.py"
+    script.write_text(_ORPHAN)
+    driver = subprocess.Popen(
+        [sys.executable, str(script), lifeline.__file__],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        worker = int(driver.stdout.readline())
+    finally:
+        driver.kill()
+        driver.wait(30)
+    assert wait_gone([worker], timeout=60) == []

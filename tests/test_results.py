@@ -6,6 +6,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 import keras_hparams as kh
+from keras_hparams.locking import ProjectLock
 from keras_hparams.objective import Objective
 from keras_hparams.results import LoadedSearch, load
 from keras_hparams.storage import TrialStore
@@ -167,7 +168,8 @@ def test_loaded_best_model_is_the_tuners_best_model(root, tuner):
 
 def test_load_works_while_a_search_holds_the_lock_and_writes(root):
     writer = TrialStore(root / PROJECT)
-    writer.lock()
+    lock = ProjectLock(root / PROJECT)
+    lock.acquire()
     try:
         # A write transaction left open, as a search's would be mid-write.
         writer._connection.execute("BEGIN IMMEDIATE")
@@ -177,6 +179,7 @@ def test_load_works_while_a_search_holds_the_lock_and_writes(root):
     finally:
         writer._connection.rollback()
         writer.close()
+        lock.release()
 
 
 def test_a_loaded_search_sees_trials_added_after_it_opened(tmp_path):

@@ -6,15 +6,13 @@ import json
 import math
 import os
 import re
+import shutil
 import sqlite3
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 
-from keras_hparams.errors import FatalError, SearchLockedError
+from keras_hparams.errors import DamagedFileError
 from keras_hparams.storage import DATABASE_NAME, SCHEMA_VERSION, TrialStore
 from keras_hparams.trial import Trial
 
@@ -253,91 +251,6 @@ def test_schema_version_mismatch(tmp_path):
         TrialStore(tmp_path)
 
 
-_LOCK_SCRIPT = textwrap.dedent("""
-    import sys
-    from keras_hparams.errors import SearchLockedError
-    from keras_hparams.storage import TrialStore
-
-    store = TrialStore(sys.argv[1])
-    for line in sys.stdin:
-        try:
-            store.lock()
-        except SearchLockedError as error:
-            print("locked:", error, flush=True)
-        else:
-            store.unlock()  # before answering, so the parent may take it at once
-            print("acquired", flush=True)
-""")
-
-
-def test_lock_excludes_another_process(tmp_path):
-    store = TrialStore(tmp_path)
-    store.lock()
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen(
-        [sys.executable, "-c", _LOCK_SCRIPT, str(tmp_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    try:
-        process.stdin.write("try\n")
-        process.stdin.flush()
-        first = process.stdout.readline()
-        store.unlock()
-        process.stdin.write("try\n")
-        process.stdin.flush()
-        second = process.stdout.readline()
-        store.lock()  # the other process let it go again
-    finally:
-        process.stdin.close()
-        process.wait(timeout=60)
-        store.close()
-    assert first.startswith("locked: Another process is searching in "), first
-    assert "give this search another project_name" in first
-    assert second.strip() == "acquired"
-    assert process.returncode == 0
-
-
-def test_lock_excludes_another_store_in_this_process(tmp_path):
-    first, second = TrialStore(tmp_path), TrialStore(tmp_path)
-    try:
-        first.lock()
-        first.lock()  # taking it again is a no-op
-        with pytest.raises(
-            SearchLockedError,
-            match=re.escape(
-                f"Another process is searching in {tmp_path}. Wait for it to end, or "
-                "give this search another project_name."
-            ),
-        ):
-            second.lock()
-        first.unlock()
-        with second.locked():
-            with pytest.raises(SearchLockedError):
-                first.lock()
-        first.lock()
-    finally:
-        first.close()
-        second.close()
-
-
-def test_close_releases_the_lock(tmp_path):
-    first = TrialStore(tmp_path)
-    first.lock()
-    first.close()
-    second = TrialStore(tmp_path)
-    second.lock()
-    second.close()
-
-
-def test_search_locked_error_is_fatal():
-    assert issubclass(SearchLockedError, FatalError)
-    assert issubclass(SearchLockedError, RuntimeError)
-
-
 def test_a_trial_row_is_whole_after_each_write(tmp_path):
     # Each write is its own committed transaction: a connection opened right after a
     # write, with no close in between, sees the whole row.
@@ -352,3 +265,142 @@ def test_a_trial_row_is_whole_after_each_write(tmp_path):
     reopened = TrialStore(tmp_path)
     assert all(math.isclose(t.score, t.id / 10) for t in reopened.trials())
     reopened.close()
+
+
+# -- damaged databases are refused, naming the file, changing nothing -------------
+def _damage(path, how):
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "not a database":
+        path.write_text("a text file, not SQLite " * 100)
+    else:  # another program's SQLite file
+        path.unlink()
+        with sqlite3.connect(path) as connection:
+            connection.execute("CREATE TABLE notes (text TEXT)")
+
+
+@pytest.mark.parametrize(
+    ("how", "what"),
+    [
+        ("empty", r"is empty \(0 bytes\)"),
+        ("truncated", r"is damaged \(SQLite"),
+        ("not a database", r"is not a database \(SQLite: file is not a database\)"),
+        ("foreign", r"is an SQLite database without a trial store's tables"),
+    ],
+)
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_damaged_database_is_refused_and_left_as_it_is(
+    tmp_path, how, what, read_only
+):
+    store = TrialStore(tmp_path)
+    for trial_id in range(1, 40):  # pages enough that a half-file loses some
+        store.write(_trial(trial_id, error="x" * 500))
+    store.close()
+    _damage(store.path, how)
+    before = store.path.read_bytes()
+    with pytest.raises(DamagedFileError, match=re.escape(str(store.path)) + " " + what):
+        TrialStore(tmp_path, read_only=read_only)
+    with pytest.raises(DamagedFileError, match="Restore it from a backup.*overwrite"):
+        TrialStore(tmp_path, read_only=read_only)
+    assert store.path.read_bytes() == before  # nothing written, nothing deleted
+
+
+def test_a_new_database_is_made_whole_under_another_name(tmp_path):
+    store = TrialStore(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir() if "partial" in p.name) == []
+    assert store.get_meta("schema_version") == SCHEMA_VERSION
+    store.close()
+    # A make that was killed leaves its partial file; the next one starts over.
+    (tmp_path / "partial-trials.db").write_bytes(b"half")
+    os.remove(tmp_path / DATABASE_NAME)
+    TrialStore(tmp_path).close()
+    assert not (tmp_path / "partial-trials.db").exists()
+
+
+# -- the database file alone is a whole record ------------------------------------
+def test_after_a_checkpoint_the_file_alone_holds_every_row(tmp_path):
+    store = TrialStore(tmp_path / "live")
+    for trial_id in (1, 2, 3):
+        store.write(_trial(trial_id))
+    store.checkpoint()
+    # Copy trials.db alone while the store is open: its -wal stays behind.
+    (tmp_path / "copy").mkdir()
+    shutil.copy(store.path, tmp_path / "copy" / DATABASE_NAME)
+    copied = TrialStore(tmp_path / "copy", read_only=True)
+    assert [t.id for t in copied.trials()] == [1, 2, 3]
+    copied.close()
+    store.close()
+
+
+def test_without_a_checkpoint_the_rows_wait_in_the_wal(tmp_path):
+    # Why checkpoint() exists: SQLite moves WAL pages into the file only after
+    # 1,000 pages, so a copy of the file alone would hold none of these.
+    store = TrialStore(tmp_path / "live")
+    store.write(_trial(1))
+    (tmp_path / "copy").mkdir()
+    shutil.copy(store.path, tmp_path / "copy" / DATABASE_NAME)
+    assert TrialStore(tmp_path / "copy", read_only=True).trials() == []
+    store.close()
+
+
+# -- read-only ----------------------------------------------------------------------
+def test_a_read_only_store_writes_nothing(tmp_path):
+    store = TrialStore(tmp_path)
+    store.write(_trial(1))
+    store.close()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    reader = TrialStore(tmp_path, read_only=True)
+    assert [t.id for t in reader.trials()] == [1]
+    with pytest.raises(PermissionError, match="is open read-only"):
+        reader.write(_trial(2))
+    reader.close()
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name in before}
+    assert after == before
+
+
+def test_a_read_only_store_sees_a_writer_s_new_rows(tmp_path):
+    writer = TrialStore(tmp_path)
+    reader = TrialStore(tmp_path, read_only=True)
+    writer.write(_trial(1))
+    assert [t.id for t in reader.trials()] == [1]
+    reader.close()
+    writer.close()
+
+
+def test_a_read_only_store_refuses_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        TrialStore(tmp_path, read_only=True)
+
+
+# -- writes that fail say which file, and that the search resumes -----------------
+def test_a_full_database_is_an_error_naming_the_file(tmp_path):
+    store = TrialStore(tmp_path)
+    # SQLite's own "database or disk is full", from a page limit.
+    (pages,) = store._connection.execute("PRAGMA page_count").fetchone()
+    store._connection.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(
+        OSError,
+        match=re.escape(
+            f"Could not write the trial database {store.path}: database or disk is full"
+        )
+        + ".*run search\\(\\) again to resume",
+    ):
+        for trial_id in range(1, 200):
+            store.write(_trial(trial_id, error="x" * 2000))
+    store.close()
+
+
+def test_a_closed_store_says_so(tmp_path):
+    store = TrialStore(tmp_path)
+    store.close("was deleted by Tuner(overwrite=True): make a new Tuner")
+    with pytest.raises(
+        RuntimeError,
+        match=re.escape(
+            f"The trial database {store.path} was deleted by Tuner(overwrite=True): "
+            "make a new Tuner."
+        ),
+    ):
+        store.trials()

@@ -1,4 +1,6 @@
 import math
+import os
+import signal
 import sqlite3
 import time
 
@@ -399,6 +401,34 @@ def test_ctrl_c_leaves_a_consistent_store_and_the_next_run_resumes(
     assert [(t.id, t.status) for t in trials] == [(1, "completed"), (2, "completed")]
     assert trials[0].params == trial.params
     assert len(trials[0].history) == 3
+
+
+class SignalTurnedIntoAnotherError(keras.callbacks.Callback):
+    """Sends this process a real SIGINT at the second epoch, and turns the
+    KeyboardInterrupt it raises into another error, as TensorFlow's C++ code can."""
+
+    armed = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if type(self).armed and epoch == 1:
+            type(self).armed = False
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)  # the handler raises before this ends
+            except KeyboardInterrupt:
+                raise AttributeError("'dict' object has no attribute '_type_spec'")
+
+
+def test_a_ctrl_c_that_tensorflow_turns_into_another_error_still_stops_the_search(
+    builder, digits, tmp_path
+):
+    SignalTurnedIntoAnotherError.armed = True
+    tuner = make_tuner(builder, tmp_path, max_trials=3)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        search(tuner, digits, epochs=3, callbacks=[SignalTurnedIntoAnotherError()])
+    assert isinstance(raised.value.__cause__, AttributeError)
+    assert [t.status for t in tuner.trials] == ["interrupted"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_user_callbacks_are_copied_for_each_trial(builder, digits, tmp_path):

@@ -19,7 +19,7 @@ import numpy as np
 
 from keras_hparams.algorithms import _skopt
 from keras_hparams.algorithms.base import Algorithm
-from keras_hparams.space import Dimension, SearchSpace
+from keras_hparams.space import Choice, Dimension, SearchSpace
 from keras_hparams.trial import Trial
 
 # The names the tests and older code use for the conversions.
@@ -35,6 +35,12 @@ HEDGED = ("EI", "LCB", "PI")  # what "gp_hedge" chooses among
 # benchmarks/RESULTS.md, search quality at 30 trials: 5 did better than d + 1 in 6
 # and 7 dimensions; with 2, d + 1 = 3 did better than 5).
 MAX_DEFAULT_INITIAL_POINTS = 5
+# scikit-optimize encodes each value of a Choice as an input of its own (one-hot),
+# and a proposal scores 10,000 candidates over every input: with one 10-value
+# float beside it, a Choice of 1,000 values took 1.3 s and 0.16 GB at the 6th
+# trial (18 s at the 51st), 10,000 values 10 s and 1.5 GB, 100,000 would take
+# 15 GB. Past this many values in all, the space is refused before any training.
+MAX_CHOICE_VALUES = 1_000
 
 
 class BayesianOptimization(Algorithm):
@@ -158,6 +164,24 @@ class BayesianOptimization(Algorithm):
         self._kernel_fits: Any = None  # a _gp.KernelFits, made at the first fit
         # One design per instance: with no seed it is random, but the same each call.
         self._design_seed = int(np.random.default_rng(seed).integers(2**31 - 1))
+
+    def check_space(self, space: SearchSpace) -> None:
+        """Refuses Choice dimensions with more than `MAX_CHOICE_VALUES` values in
+        all (binary ones count one): each value is an input of the surrogate."""
+        sizes = {
+            d.name: len(d.choices)
+            for d in space.searchable()
+            if isinstance(d, Choice) and len(d.choices) > 2
+        }
+        if sum(sizes.values()) > MAX_CHOICE_VALUES:
+            raise ValueError(
+                "BayesianOptimization makes each value of a kh.Choice an input of "
+                f"its own, and the space's Choice dimensions have "
+                f"{sum(sizes.values()):,} values in all ({sizes}): over the limit of "
+                f"{MAX_CHOICE_VALUES:,}, a proposal needs gigabytes of memory and "
+                "minutes (10,000 values: 1.5 GB). Use algorithm='random' or 'grid', "
+                "fewer values, or a kh.Int over their indices."
+            )
 
     def propose(
         self,

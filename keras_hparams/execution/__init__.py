@@ -93,8 +93,14 @@ def configure(
     devices: list[str] | None = None,
     resources: dict[str, float] | None = None,
     strategy: Any = None,
+    worker_timeout: float = 60,
+    retries: int = 0,
 ) -> Callable[[], Executor]:
     """Checks the `Tuner`'s execution arguments; returns what makes the executor.
+
+    `worker_timeout` and `retries` (the Tuner's `lost_trial_retries`) apply to
+    workers: a silent or overdue worker process is killed after `worker_timeout`
+    seconds, and a trial whose worker died runs again up to `retries` times.
 
     Raises:
         ValueError: an argument, or a combination, that cannot be honoured.
@@ -128,16 +134,18 @@ def configure(
             "per GPU, pass devices=['GPU:0', 'GPU:1'] without a strategy."
         )
     if executor == "processes":
-        return _processes(n_workers, devices, resources)
+        return _processes(n_workers, devices, resources, worker_timeout, retries)
     if _is_dask_client(executor):
-        return _dask(executor, n_workers, devices, resources)
+        return _dask(executor, n_workers, devices, resources, retries)
     raise ValueError(
         "Tuner(executor=...) expects None (trials in this process), 'processes', or "
         f"a dask.distributed.Client. Received: {executor!r}."
     )
 
 
-def _processes(n_workers, devices, resources) -> Callable[[], Executor]:
+def _processes(
+    n_workers, devices, resources, worker_timeout, retries
+) -> Callable[[], Executor]:
     if resources is not None:
         raise ValueError(
             "Tuner(worker_resources=...) is for a Dask client; worker "
@@ -147,10 +155,12 @@ def _processes(n_workers, devices, resources) -> Callable[[], Executor]:
 
     workers = len(devices) if devices else n_workers or (os.cpu_count() or 1)
     threads = max(1, (os.cpu_count() or 1) // workers)
-    return lambda: ProcessExecutor(workers, devices, threads)
+    return lambda: ProcessExecutor(
+        workers, devices, threads, worker_timeout=worker_timeout, retries=retries
+    )
 
 
-def _dask(client, n_workers, devices, resources) -> Callable[[], Executor]:
+def _dask(client, n_workers, devices, resources, retries) -> Callable[[], Executor]:
     if devices is not None:
         raise ValueError(
             "Tuner(devices=...) pins worker processes on this machine; with a "
@@ -158,7 +168,7 @@ def _dask(client, n_workers, devices, resources) -> Callable[[], Executor]:
         )
     from keras_hparams.execution.dask import DaskExecutor
 
-    return lambda: DaskExecutor(client, n_workers, resources)
+    return lambda: DaskExecutor(client, n_workers, resources, retries=retries)
 
 
 def _check_resources(resources: Any) -> None:

@@ -40,6 +40,7 @@ import itertools
 import json
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -239,21 +240,50 @@ class ReachBatches(keras.callbacks.Callback):
     """Reaches the `batch` place at each batch; can hold a trial mid-epoch.
 
     With `hold`, the `hold_at`-th training of this process waits at its first batch
-    until the file `hold` exists (or a signal ends the wait). The tuner copies
-    callbacks for each trial, so the counts live in the module global `POINTS`.
+    until the file `hold` exists (or a signal ends the wait); with `hold_once`, only
+    in the first process to claim `<hold>.claimed` (worker processes each count
+    their own trainings). The tuner copies callbacks for each trial, so the counts
+    live in the module global `POINTS`. Unpickled in a worker process, it logs the
+    worker's events (with its process id) to `events`.
     """
 
-    def __init__(self, hold: str | None = None, hold_at: int = 1) -> None:
+    def __init__(
+        self,
+        hold: str | None = None,
+        hold_at: int = 1,
+        events: str | None = None,
+        hold_once: bool = False,
+    ) -> None:
         super().__init__()
         self.hold, self.hold_at = hold, hold_at
+        self.events, self.hold_once = events, hold_once
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if POINTS._events is None and self.events:  # a worker process
+            POINTS._events = os.open(
+                self.events, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+            )
+            POINTS.log("worker_ready")
 
     def on_train_begin(self, logs=None):
         POINTS.fits += 1
         POINTS.log("fit_begin")
 
+    def _holds(self) -> bool:
+        if not self.hold or POINTS.fits != self.hold_at or os.path.exists(self.hold):
+            return False
+        if not self.hold_once:
+            return True
+        try:
+            os.close(os.open(self.hold + ".claimed", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+        return True
+
     def on_train_batch_end(self, batch, logs=None):
         POINTS.reached("batch", f"batch {batch}")
-        if self.hold and POINTS.fits == self.hold_at and not os.path.exists(self.hold):
+        if batch == 0 and self._holds():
             POINTS.log("holding")
             deadline = time.monotonic() + 120
             while not os.path.exists(self.hold):
@@ -273,35 +303,42 @@ class _Garbage:
         self.cycle = self
 
 
-def interrupt_in_garbage_collection() -> None:
-    """Leaves garbage whose collection sends SIGINT to this process, as a Ctrl-C
-    pressed while the collector runs (`keras.backend.clear_session()` runs it at
-    the start of each trial)."""
+def interrupt_in_garbage_collection(number: int = signal.SIGINT) -> None:
+    """Leaves garbage whose collection sends SIGINT (or `number`) to this process,
+    as a Ctrl-C pressed while the collector runs (`keras.backend.clear_session()`
+    runs it at the start of each trial)."""
     garbage = _Garbage()
-    weakref.finalize(garbage, os.kill, os.getpid(), signal.SIGINT)
+    weakref.finalize(garbage, os.kill, os.getpid(), number)
     POINTS.log("garbage_left")
 
 
-def make_builder(interrupt_at_build: int = 0):
+def points() -> FaultPoints:
+    """This process's fault points (the builder travels to worker processes by
+    value: it must find theirs, not carry the driver's)."""
+    return POINTS
+
+
+def make_builder(interrupt_at_build: int = 0, number: int = signal.SIGINT):
     builds = itertools.count(1)
 
     @kh.tunable
     def build_model():
-        POINTS.log("build_begin")
+        points().log("build_begin")
         if next(builds) == interrupt_at_build:
-            interrupt_in_garbage_collection()
+            interrupt_in_garbage_collection(number)
         model = keras.Sequential([keras.Input((64,))])
-        for i in range(kh.Int("layers", 1, 2)):
-            model.add(
-                keras.layers.Dense(
-                    kh.Int(f"units_{i}", 4, 32, step=4, default=16),
-                    activation=kh.Choice("activation", ["relu", "tanh"]),
-                )
-            )
-        POINTS.reached("build")
+        values = {"layers": kh.Int("layers", 1, 2)}
+        for i in range(values["layers"]):
+            values[f"units_{i}"] = kh.Int(f"units_{i}", 4, 32, step=4, default=16)
+            values["activation"] = kh.Choice("activation", ["relu", "tanh"])
+            model.add(keras.layers.Dense(values[f"units_{i}"], values["activation"]))
+        points().log("layers " + json.dumps(values, sort_keys=True))
+        points().reached("build")
         model.add(keras.layers.Dense(10, activation="softmax"))
+        values["lr"] = kh.Float("lr", 1e-3, 0.5, log=True, default=0.05)
+        points().log("values " + json.dumps(values, sort_keys=True))
         model.compile(
-            keras.optimizers.SGD(kh.Float("lr", 1e-3, 0.5, log=True, default=0.05)),
+            keras.optimizers.SGD(values["lr"]),
             "sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
@@ -325,16 +362,30 @@ class LoggedBayesianOptimization(BayesianOptimization):
         return proposals
 
 
+class Proposals(kh.algorithms.Algorithm):
+    """Proposes the given values in order, one set per trial after the defaults."""
+
+    def __init__(self, proposals: list[dict[str, Any]]) -> None:
+        super().__init__(seed=None)
+        self.proposals = proposals
+
+    def propose(self, space, trials, n=1, *, direction="min"):
+        start = len(trials) - 1  # the first trial runs the defaults
+        return self.proposals[start : start + n]
+
+
 def make_tuner(config: dict[str, Any], builder: Any) -> kh.Tuner:
     algorithm = config.get("algorithm", "bayesian")
     seed = config.get("seed", 0)
+    if config.get("proposals"):
+        algorithm = Proposals(config["proposals"])
+    elif algorithm == "bayesian":
+        algorithm = LoggedBayesianOptimization(seed)
     return kh.Tuner(
         builder,
         config.get("objective", OBJECTIVE),
         max_trials=config["max_trials"],
-        algorithm=LoggedBayesianOptimization(seed)
-        if algorithm == "bayesian"
-        else algorithm,
+        algorithm=algorithm,
         directory=config["directory"],
         project_name=config.get("project_name", "p"),
         seed=seed,
@@ -368,10 +419,17 @@ def main(config: dict[str, Any]) -> None:
     points.wrap_library(Path(config["directory"]) / config.get("project_name", "p"))
     points.log(f"start kill={points.place}:{points.count}")
     try:
-        tuner = make_tuner(config, make_builder(config.get("interrupt_at_build", 0)))
+        wait_for_file(config.get("start_at"))
+        points.log("tuner")
+        builder = make_builder(
+            config.get("interrupt_at_build", 0),
+            getattr(signal, config.get("gc_signal", "SIGINT")),
+        )
+        tuner = make_tuner(config, builder)
         for params in config.get("enqueue", []):
             tuner.enqueue(params)
         points.log("ready")
+        wait_for_file(config.get("search_at"))
         x, y = digits()
         tuner.search(
             x,
@@ -380,13 +438,33 @@ def main(config: dict[str, Any]) -> None:
             validation_split=VALIDATION_SPLIT,
             batch_size=kh.Choice([16, 32]),
             verbose=0,
-            callbacks=[ReachBatches(config.get("hold"), config.get("hold_at", 1))],
+            callbacks=[
+                ReachBatches(
+                    config.get("hold"),
+                    config.get("hold_at", 1),
+                    events=config.get("events"),
+                    hold_once=config.get("hold_once", False),
+                )
+            ],
         )
     except BaseException as error:
         _write_result(config, {"error": type(error).__name__, "message": str(error)})
         raise
     points.log("done")
     _write_result(config, {"done": True})
+
+
+def wait_for_file(path: str | None) -> None:
+    """Waits until `path` exists (a test's go-ahead), or, for a named pipe, until
+    the test opens it; at once for None."""
+    if path and os.path.exists(path) and stat.S_ISFIFO(os.stat(path).st_mode):
+        with open(path):  # every reader is let go at the same instant
+            return
+    deadline = time.monotonic() + 120
+    while path and not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.002)
 
 
 def _write_result(config: dict[str, Any], result: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ FINISHED = ("completed", "failed", "pruned", "timed_out")
 # What keras-hparams writes at the top of a project folder.
 OWN_FILES = {"trials.db", "trials.db-wal", "trials.db-shm", "search.lock", "trials"}
 MODEL_FILE = "model.keras"
+NO_FILE = "no_checkpoint"  # why a trial among the best has no model file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Row:
     started: float | None
     ended: float | None
     error: str | None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -51,13 +53,14 @@ def read_rows(project: Path) -> list[Row]:
         assert integrity == "ok", f"{path}: {integrity}"
         rows = connection.execute(
             "SELECT id, params, status, score, best_epoch, history, started, ended, "
-            "error FROM trials ORDER BY id"
+            "error, extra FROM trials ORDER BY id"
         ).fetchall()
     parsed = []
     for row in rows:
         values = dict(zip(Row.__dataclass_fields__, row, strict=True))
         values["params"] = json.loads(values["params"])
         values["history"] = json.loads(values["history"])
+        values["extra"] = json.loads(values["extra"])
         parsed.append(Row(**values))
     return parsed
 
@@ -130,7 +133,9 @@ def check_files(
         model = folder / MODEL_FILE
         if model.exists():
             check_model_file(model)
-    best = [r.id for r in ranked(rows)[:keep]]
+    # A trial whose model file could not be written (a full disk) says why.
+    without = {r.id for r in rows if r.extra.get(NO_FILE)}
+    best = [r.id for r in ranked(rows)[:keep] if r.id not in without]
     for trial_id in best:
         assert trial_id in folders and (folders[trial_id] / MODEL_FILE).exists(), (
             f"trial {trial_id}, among the best {keep}, has no {MODEL_FILE}"

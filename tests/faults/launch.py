@@ -13,6 +13,7 @@ wait has a timeout: a child that hangs is killed and fails its test.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import multiprocessing
@@ -23,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 180
@@ -89,6 +92,9 @@ class Search:
     def interrupt(self) -> None:
         _signal(self.pid, signal.SIGINT)
 
+    def terminate(self) -> None:
+        _signal(self.pid, signal.SIGTERM)
+
     def poll(self) -> int | None:
         if self.fresh:
             return self.process.poll()
@@ -140,6 +146,35 @@ class Search:
             return []
         return [line.partition(" ")[2] for line in text.splitlines()]
 
+    def pids(self, event: str) -> list[int]:
+        """The process ids that logged `event` (the search's, its workers')."""
+        try:
+            text = Path(self.config["events"]).read_text()
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in text.splitlines():
+            pid, _, logged = line.partition(" ")
+            if logged == event and int(pid) not in found:
+                found.append(int(pid))
+        return found
+
+    def events_of(self, pid: int) -> list[str]:
+        """The events process `pid` logged, in order."""
+        try:
+            text = Path(self.config["events"]).read_text()
+        except FileNotFoundError:
+            return []
+        prefix = f"{pid} "
+        return [
+            line[len(prefix) :] for line in text.splitlines() if line.startswith(prefix)
+        ]
+
+    def wait_for_pid(self, event: str, timeout: float = TIMEOUT) -> int:
+        """The process id of the first process to log `event`."""
+        assert self.wait_for(event, timeout), self.output()[-3000:]
+        return self.pids(event)[0]
+
     def output(self) -> str:
         try:
             return Path(self.config["output"]).read_text(errors="replace")
@@ -176,3 +211,59 @@ def _signal(pid: int, number: int) -> None:
         os.kill(pid, number)
     except ProcessLookupError:
         pass  # it ended first
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the system
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return state not in ("Z", "X")
+
+
+def wait_gone(pids: list[int], timeout: float = 60) -> list[int]:
+    """Waits until none of `pids` runs; those still running after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = [pid for pid in pids if alive(pid)]
+        if not running:
+            return []
+        time.sleep(0.05)
+    return [pid for pid in pids if alive(pid)]
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str):
+    """A small tmpfs mounted at `path` (a disk that fills on demand), or a skip
+    where mounting is not allowed (not root, no CAP_SYS_ADMIN)."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Writes a file in `folder` until its disk is full; returns it."""
+    filler = folder / "filler"
+    handle = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(handle, b"\0" * 4096)
+    finally:
+        os.close(handle)
+    return filler

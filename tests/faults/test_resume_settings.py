@@ -12,14 +12,18 @@ never earlier ones.
 
 from __future__ import annotations
 
+import re
+
 import keras
+import numpy as np
 import pytest
 
 import keras_hparams as kh
 from keras_hparams.algorithms import RandomSearch
-from tests.faults import invariants
+from tests.faults import FULL, invariants
 
 pytestmark = pytest.mark.faults
+FULL_ONLY = pytest.mark.skipif(not FULL, reason="KH_FAULTS=full only")
 
 
 def make_tuner(builder, tmp_path, **kwargs):
@@ -175,3 +179,57 @@ def test_the_same_scoring_settings_resume(builder, digits, tmp_path):
     search(make_tuner(builder, tmp_path, max_trials=1), digits, batch_size=16)
     search(make_tuner(builder, tmp_path, max_trials=2), digits, batch_size=16)
     assert [t.status for t in make_tuner(builder, tmp_path).trials] == ["completed"] * 2
+
+
+def test_numpy_scoring_settings_compare_as_numbers(builder, digits, tmp_path):
+    search(make_tuner(builder, tmp_path, max_trials=1), digits, epochs=np.int64(1))
+    tuner = make_tuner(builder, tmp_path)
+    with pytest.raises(kh.SearchSpaceMismatchError, match=r"epochs=1; this search has"):
+        search(tuner, digits, epochs=np.int64(2))
+    assert len(tuner.trials) == 1  # nothing ran
+    search(make_tuner(builder, tmp_path), digits, epochs=np.int32(1))  # equal: runs
+    assert len(make_tuner(builder, tmp_path).trials) == 2
+
+
+def builder_with_markers(*names: str):
+    """A model whose hidden layer's units are the product of `names`' markers."""
+
+    @kh.tunable
+    def build_model():
+        units = 4
+        for name in names:
+            units *= kh.Int(name, 1, 2)
+        model = keras.Sequential(
+            [
+                keras.Input((64,)),
+                keras.layers.Dense(units),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    return build_model
+
+
+@pytest.mark.parametrize(
+    ("then", "new", "gone"),
+    [
+        pytest.param(("a", "b", "c"), ["c"], [], id="added", marks=FULL_ONLY),
+        pytest.param(("a",), [], ["b"], id="removed", marks=FULL_ONLY),
+        pytest.param(("a", "wide"), ["wide"], ["b"], id="renamed"),
+    ],
+)
+def test_markers_added_removed_or_renamed_are_refused(
+    digits, tmp_path, then, new, gone
+):
+    search(make_tuner(builder_with_markers("a", "b"), tmp_path), digits)
+    tuner = make_tuner(builder_with_markers(*then), tmp_path, max_trials=3)
+    with pytest.raises(
+        kh.SearchSpaceMismatchError,
+        match=re.escape(f"(new: {new}, gone: {gone}). The finished trials never used"),
+    ):
+        search(tuner, digits)
+    assert len(tuner.trials) == 2  # nothing ran
+    search(make_tuner(builder_with_markers("a", "b"), tmp_path, max_trials=3), digits)
+    assert len(make_tuner(builder_with_markers("a", "b"), tmp_path).trials) == 3
