@@ -35,9 +35,7 @@ def check_int(owner: str, argument: str, value: Any, minimum: int) -> None:
 def check_seconds(owner: str, argument: str, value: Any, *, zero_ok: bool) -> None:
     """Raises `ValueError` unless `value` is None or a positive number of seconds
     (or zero, with `zero_ok`)."""
-    if value is None or (
-        is_number(value) and (value > 0 or (zero_ok and value == 0))
-    ):
+    if value is None or (is_number(value) and (value > 0 or (zero_ok and value == 0))):
         return
     accepted = "a number >= 0" if zero_ok else "a positive number"
     raise ValueError(

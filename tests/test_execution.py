@@ -527,9 +527,7 @@ def test_a_script_without_a_main_guard_is_told_why_its_workers_die(tmp_path):
     assert 'under `if __name__ == "__main__":`' in run.stderr
     # ...and the driver recorded the trial as failed, pointing at that message.
     assert "ERROR: failed The search ended with no completed trial" in run.stdout
-    assert "trial 1: The worker process running this trial exited with " in (
-        run.stdout
-    )
+    assert "trial 1: The worker process running this trial exited with " in (run.stdout)
     assert "It finished no trial; its error is printed above." in run.stdout
 
 

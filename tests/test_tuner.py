@@ -416,7 +416,8 @@ class SignalTurnedIntoAnotherError(keras.callbacks.Callback):
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(5)  # the handler raises before this ends
             except KeyboardInterrupt:
-                raise AttributeError("'dict' object has no attribute '_type_spec'")
+                message = "'dict' object has no attribute '_type_spec'"
+                raise AttributeError(message) from None
 
 
 def test_a_ctrl_c_that_tensorflow_turns_into_another_error_still_stops_the_search(
