@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from keras_hparams import interrupts
+from keras_hparams.algorithms.hyperband import Idle, Promote
 from keras_hparams.errors import (
     NoCompletedTrialError,
     SearchSpaceMismatchError,
@@ -25,6 +26,7 @@ from keras_hparams.errors import (
     UnsupportedSpaceError,
 )
 from keras_hparams.execution import Executor
+from keras_hparams.multi_fidelity import Runs
 from keras_hparams.progress import Progress, format_params, format_value
 from keras_hparams.project import Project
 from keras_hparams.runner import Job, Outcome, Task, build_defaults, error_message
@@ -66,6 +68,8 @@ class SearchLoop:
         max_trials: int, trials in the project, earlier runs included.
         max_consecutive_failures: int, failed trials in a row that stop the search.
         seed: int or None, seeds the values a trial's build draws.
+        runs: None, or a multi-fidelity search's `Runs`: the algorithm then also
+            decides each run's epochs and which trials continue (promotions).
     """
 
     project: Project
@@ -76,6 +80,7 @@ class SearchLoop:
     max_trials: int
     max_consecutive_failures: int
     seed: int | None = None
+    runs: Runs | None = None
     running: dict[int, Trial] = dataclasses.field(default_factory=dict)
     """The trials submitted and not yet recorded, by id."""
     proposed: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -123,22 +128,31 @@ class SearchLoop:
         ]
         if pending:
             return Next(pending[0], self._rng(pending[0].id))
-        if len(trials) >= self.max_trials:
+        extra: dict[str, Any] = {}
+        if self.runs is not None:  # multi-fidelity: promote, start, or wait
+            decision = self.runs.decide(trials)
+            if isinstance(decision, Idle):
+                return Stop.WAIT if decision is Idle.WAIT else Stop.FULL
+            if isinstance(decision, Promote):
+                trial = next(t for t in trials if t.id == decision.trial_id)
+                return Next(self.runs.promoted(trial, decision), self._rng(trial.id))
+            extra = self.runs.new_extra(decision)
+        elif len(trials) >= self.max_trials:
             return Stop.FULL
         trial_id = self.project.next_id()
         queue = self.project.queue()
         if queue:  # taken off the queue once its row is written (Project.start)
-            return Next(Trial(trial_id, queue[0], extra={"enqueued": True}), None)
+            enqueued = {"enqueued": True, **extra}
+            return Next(Trial(trial_id, queue[0], extra=enqueued), None)
         if not trials:  # the first trial runs the code's own defaults
-            return Next(Trial(trial_id, {}), None)
+            return Next(Trial(trial_id, {}, extra=extra), None)
         if not self.project.space:
             if self.running:
                 return Stop.WAIT
-            self.progress.print(
+            return self._no_new_values(
                 "No hyperparameter was found in the builder or the fit arguments: the "
                 "one configuration there is has run."
             )
-            return Stop.EXHAUSTED
         proposals = self.algorithm.propose(
             self.project.space,
             trials + self.repeats,
@@ -147,12 +161,19 @@ class SearchLoop:
         )
         if not proposals or len(self.repeats) >= MAX_REPEATS:
             tried = "tried or is running" if self.running else "tried"
-            self.progress.print(
+            return self._no_new_values(
                 f"The search space is exhausted: every set of values has been {tried} "
                 f"({len(trials)} trials)."
             )
-            return Stop.EXHAUSTED
-        return Next(Trial(trial_id, proposals[0]), self._rng(trial_id))
+        return Next(Trial(trial_id, proposals[0], extra=extra), self._rng(trial_id))
+
+    def _no_new_values(self, message: str) -> Next | Stop:
+        self.progress.print(message)
+        if self.runs is not None and not self.runs.exhausted:
+            # The trials there are still run their brackets' promotions.
+            self.runs.exhausted = True
+            return self._next()
+        return Stop.EXHAUSTED
 
     def _rng(self, trial_id: int) -> np.random.Generator:
         if self.seed is None:
@@ -168,7 +189,7 @@ class SearchLoop:
     # -- submitting -------------------------------------------------------------
     def _submit(self, chosen: Next) -> None:
         trial = chosen.trial
-        self.project.start(trial)
+        self.project.start(trial, keep_history=self.runs is not None)
         trials = self.project.trials()
         others = [t for t in trials if t.id != trial.id]
         if self.job.pruner is None:  # histories are for the pruner only
@@ -182,10 +203,17 @@ class SearchLoop:
                 space=self.project.space.get_config(),
                 others=others,
                 checkpoint_bar=self.project.checkpoint_bar(trials),
+                **self._run_fields(trial),
             )
         )
         if not self.executor.builds_here:
             self.progress.trial_started(trial, values=False)
+
+    def _run_fields(self, trial: Trial) -> dict[str, Any]:
+        if self.runs is None:
+            return {}
+        shares_files = getattr(self.executor, "shares_files", True)
+        return self.runs.task_fields(trial, self.project.directory, shares_files)
 
     def _built(self, trial: Trial, dimensions: list[Dimension]) -> None:
         """A trial built in this process, before it trains: its dimensions join the
@@ -213,7 +241,12 @@ class SearchLoop:
         if outcome.repeat_of is not None:
             self._learn_repeat(proposed, outcome)
             return
-        self.project.finish(trial, outcome.best_model)
+        keep = self.runs is not None and self.runs.record(
+            outcome, self.project.directory
+        )
+        self.project.finish(trial, outcome.best_model, keep_progress=keep)
+        if self.runs is not None:
+            self.runs.release(self.project)
         self.progress.trial_ended(
             trial,
             self.project.best(),

@@ -163,14 +163,20 @@ class Project:
     def next_id(self) -> int:
         return self.store.next_id()
 
-    def start(self, trial: Trial) -> None:
+    def start(self, trial: Trial, *, keep_history: bool = False) -> None:
         """Writes the trial's row as running, before its build: a kill from here on
         reruns this trial. An enqueued one leaves the queue once its row exists (a
         kill between the two writes runs it twice at worst, and the repeat is found
-        after the build, before any training)."""
+        after the build, before any training).
+
+        With `keep_history` (a multi-fidelity run, which continues the trial from
+        its saved state), the epochs trained so far stay in the row.
+        """
         enqueued = trial.extra.get("enqueued", False)
         trial.started, trial.status, trial.error = time.time(), RUNNING, None
-        trial.history, trial.extra = [], {}
+        if not keep_history:
+            trial.history = []
+        trial.extra = {k: v for k, v in trial.extra.items() if k != "enqueued"}
         self.store.write(trial)
         if enqueued:
             self.store.set_meta(Meta.QUEUE, self.queue()[1:])
@@ -178,16 +184,25 @@ class Project:
     def write(self, trial: Trial) -> None:
         self.store.write(trial)
 
-    def finish(self, trial: Trial, best_model: BestModel | None) -> None:
+    def finish(
+        self, trial: Trial, best_model: BestModel | None, *, keep_progress: bool = False
+    ) -> None:
         """Records an ended trial; its model file is written only if the trial ranks
-        among the best `keep_checkpoints`."""
+        among the best `keep_checkpoints`. Its saved progress is deleted, unless
+        `keep_progress` (a multi-fidelity search may continue it).
+        """
         trial.ended = trial.ended or time.time()
         if best_model is not None and self._keeps_checkpoint(trial):
             best_model.write(self.directory, trial.id)
         # The row is written after the checkpoint: a completed row implies its file.
         self.store.write(trial)
-        checkpoints.clear_progress(self.directory, trial.id)
+        if not keep_progress:
+            checkpoints.clear_progress(self.directory, trial.id)
         self._keep_best_checkpoints()
+
+    def release_progress(self, trial_id: int) -> None:
+        """Deletes the saved progress of a stopped trial that will not continue."""
+        checkpoints.clear_progress(self.directory, trial_id)
 
     def end(self, trial: Trial, status: str, error: str) -> None:
         """Records a trial that ended without a result (failed or interrupted)."""
@@ -210,11 +225,12 @@ class Project:
             return ranked[self.keep_checkpoints - 1].score
         return None
 
-    def tidy(self) -> None:
+    def tidy(self, keep_progress: set[int] | frozenset[int] = frozenset()) -> None:
         """Deletes what a killed process may have left: progress files of finished
-        trials, checkpoints beyond `keep_checkpoints`."""
+        trials (but those in `keep_progress`, which may continue), checkpoints
+        beyond `keep_checkpoints`."""
         for trial in self.trials():
-            if trial.finished:
+            if trial.finished and trial.id not in keep_progress:
                 checkpoints.clear_progress(self.directory, trial.id)
         self._keep_best_checkpoints()
 

@@ -31,7 +31,11 @@ class Trial:
         started, ended: float or None, times as seconds since the epoch.
         error: str or None, why the trial failed.
         extra: dict, details some options add: `"scores"` (one per cross-validation
-            fold or execution, whose mean is `score`), `"pruned_at"`, `"timeout"`.
+            fold or execution, whose mean is `score`), `"pruned_at"`, `"timeout"`;
+            with a multi-fidelity algorithm, `"budget"` (the epochs its latest run
+            trains it to), `"budget_scores"` (`[[epochs, score], ...]`, its score
+            at the end of each run), and the algorithm's own (`"bracket"`,
+            `"rung"`).
     """
 
     id: int

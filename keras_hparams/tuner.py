@@ -15,6 +15,7 @@ from typing import Any
 import keras
 
 from keras_hparams import algorithms, execution, fit_arguments, interrupts
+from keras_hparams import multi_fidelity as fidelity
 from keras_hparams.callbacks import per_trial_paths
 from keras_hparams.checks import check_int, check_seconds
 from keras_hparams.loop import SearchLoop
@@ -38,7 +39,11 @@ class Tuner(SearchResults):
             accuracy, auc, precision, recall or f1 maximized. Defaults to `"val_loss"`.
         max_trials: int, the number of trials in the project, counting earlier runs
             and failed trials. Defaults to `10`.
-        algorithm: `"bayesian"` (default), `"random"`, or a
+        algorithm: `"bayesian"` (default), `"random"`, `"grid"`, `"hyperband"`
+            (brackets of successive halving over epochs: many short runs, few
+            long ones, promoted trials continuing from their saved state; then
+            `max_trials` counts configurations), `"bayesian_hyperband"`
+            (the same with values from Bayesian optimization, as BOHB), or a
             `kh.algorithms.Algorithm` instance.
         directory: str or path, where projects live. Defaults to `"hparams"`.
         project_name: str, the folder of this search inside `directory`: its trial
@@ -147,6 +152,12 @@ class Tuner(SearchResults):
         self.max_trials = max_trials
         self.seed = seed
         self.algorithm = algorithms.get(algorithm, seed)
+        fidelity.check_options(
+            self.algorithm,
+            cv=cv,
+            executions_per_trial=executions_per_trial,
+            pruner=pruner,
+        )
         self.pruner = _get_pruner(pruner, cv, executions_per_trial)
         self.distribution_strategy = _check_strategy(distribution_strategy)
         self._executor = execution.configure(
@@ -225,18 +236,20 @@ class Tuner(SearchResults):
             seed=self.seed,
         )
         with self._project.locked(), interrupts.kept():
+            runs = self._runs(plan)
             self._project.record_settings(
                 {
                     "cv": self.cv,
                     "executions_per_trial": self.executions_per_trial,
                     **plan.scoring_arguments(),
+                    **(runs.settings() if runs else {}),
                 }
             )
             for dimension in plan.space:
                 self._project.add_dimension(dimension, self.algorithm.check_space)
-            self._project.tidy()
+            self._project.tidy(keep_progress=runs.kept if runs else frozenset())
             progress = Progress(self.verbose, self.max_trials)
-            self._announce(progress)
+            self._announce(progress, runs)
             for sentence in per_trial_paths(plan.callbacks):
                 progress.print(sentence + ".")
             SearchLoop(
@@ -248,7 +261,17 @@ class Tuner(SearchResults):
                 max_trials=self.max_trials,
                 max_consecutive_failures=self.max_consecutive_failures,
                 seed=self.seed,
+                runs=runs,
             ).run()
+
+    def _runs(self, plan: fit_arguments.FitPlan) -> fidelity.Runs | None:
+        """A multi-fidelity algorithm's runs, checked against `search()`'s
+        arguments; None for other algorithms."""
+        if not isinstance(self.algorithm, algorithms.MultiFidelityAlgorithm):
+            return None
+        return fidelity.Runs.for_search(
+            self.algorithm, plan, self._project, self.max_trials
+        )
 
     def _job(self, plan: fit_arguments.FitPlan) -> Job:
         return Job(
@@ -265,14 +288,15 @@ class Tuner(SearchResults):
             strategy=self.distribution_strategy,
         )
 
-    def _announce(self, progress: Progress) -> None:
+    def _announce(self, progress: Progress, runs: fidelity.Runs | None) -> None:
         done = sum(t.finished for t in self.trials)
         resumed = f", resuming with {done} trials done" if done else ""
+        schedule = f" ({fidelity.describe(runs)})" if runs else ""
         progress.print(
             f"Search of {self.max_trials} trials in {self.project_directory}: "
             "objective "
             f"{self.objective.name} ({self.objective.direction}), "
-            f"{type(self.algorithm).__name__}{resumed}."
+            f"{type(self.algorithm).__name__}{schedule}{resumed}."
         )
 
 

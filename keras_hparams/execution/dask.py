@@ -58,6 +58,8 @@ class DaskExecutor:
         self.digest = ""
 
     builds_here = False
+    shares_files = False
+    """Workers may run on other machines: a trial's saved progress travels with it."""
 
     @property
     def slots(self) -> int:
