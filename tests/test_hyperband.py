@@ -239,7 +239,9 @@ def test_a_complete_rung_promotes_its_best_and_frees_the_others():
     assert hyperband.may_continue(trials, **options) == set()
     # Minimized, the order turns around.
     low = {**options, "direction": "min"}
-    assert Hyperband(0).may_continue(_bracket([(PRUNED, s) for s in scores]), **low) == {
+    assert Hyperband(0).may_continue(
+        _bracket([(PRUNED, s) for s in scores]), **low
+    ) == {
         1,
         5,
         3,
@@ -383,9 +385,7 @@ def test_the_model_is_fitted_at_the_largest_rung_with_enough_scores():
     seen = bohb.trials_at_rung(SPACE, trials)
     completed = {t.id: t.score for t in seen if t.status == COMPLETED}
     assert completed == {6: 0.7, 7: 0.4, 8: 0.9}  # their scores at 3 epochs
-    assert [t.status for t in seen if t.id not in completed] == [FAILED] * 5 + [
-        RUNNING
-    ]
+    assert [t.status for t in seen if t.id not in completed] == [FAILED] * 5 + [RUNNING]
     assert bohb.trials_at_rung(SPACE, trials[:2]) is None
 
 

@@ -303,7 +303,9 @@ def _epochs_by_trial(folder):
     logged = {}
     for path in sorted(folder.glob("trial_*/log.csv")):
         with open(path) as handle:
-            logged[path.parent.name] = [int(row["epoch"]) for row in csv.DictReader(handle)]
+            logged[path.parent.name] = [
+                int(row["epoch"]) for row in csv.DictReader(handle)
+            ]
     return logged
 
 
