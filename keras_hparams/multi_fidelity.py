@@ -14,10 +14,14 @@ into runs and records them:
   are `"completed"`, so the best trial and `best_model()` are trained at the top.
 
 **Disk.** A stopped trial keeps its saved progress while the algorithm may still
-promote it (`may_continue`): a model file with its optimizer state plus its best
-weights, about three times the weights' size, for at most the configurations of the
-brackets under way (27 at most with `max_epochs=27` and `factor=3`); it is deleted
-as soon as the trial's rung has promoted its quota.
+promote it (`may_continue`): a `.keras` file of its model with the optimizer's
+state, and its best weights, so two (SGD) to four (Adam) times the size of its
+weights. At most the trials of the rungs still promoting hold it: up to a bracket's
+configurations while its first rung runs (27 with `max_epochs=27`, `factor=3`;
+more when several workers start brackets side by side). It is deleted as soon as
+the trial's rung has promoted its quota, and a stopped trial that will not
+continue holds nothing. Runs below `max_epochs` save their state once at their end
+whatever `save_progress_every` says; the periodic saves follow it as usual.
 """
 
 from __future__ import annotations

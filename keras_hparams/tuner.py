@@ -38,7 +38,9 @@ class Tuner(SearchResults):
             best epoch. Names with loss, error, mse, mae or crossentropy are minimized;
             accuracy, auc, precision, recall or f1 maximized. Defaults to `"val_loss"`.
         max_trials: int, the number of trials in the project, counting earlier runs
-            and failed trials. Defaults to `10`.
+            and failed trials. Defaults to `10`. With `"hyperband"` and
+            `"bayesian_hyperband"`, the number of configurations: a promoted
+            trial runs again under the same id, so the search trains more runs.
         algorithm: `"bayesian"` (default), `"random"`, `"grid"`, `"hyperband"`
             (brackets of successive halving over epochs: many short runs, few
             long ones, promoted trials continuing from their saved state; then
