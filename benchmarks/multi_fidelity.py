@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import multiprocessing
 import os
@@ -351,6 +352,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--append", default=None, help="a RESULTS.md to append to")
+    parser.add_argument(
+        "--save", default=None, help="a JSON file for every run's epochs and losses"
+    )
     args = parser.parse_args()
     if "bayesian" not in args.methods:
         args.methods.insert(0, "bayesian")  # it sets every seed's target
@@ -381,6 +385,9 @@ def main() -> None:
                 f"{result['seconds']:.0f} s",
                 flush=True,
             )
+    if args.save:
+        with open(args.save, "w") as handle:
+            json.dump({"header": header, "results": results}, handle)
     text = table(summarize(results, args), args)
     print(text)
     if args.append:

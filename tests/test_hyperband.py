@@ -410,6 +410,7 @@ def test_random_fraction_draws_that_share_of_proposals_at_random():
     assert 0.25 < np.mean(draws) < 0.42
 
 
+@pytest.mark.slow
 def test_bayesian_hyperband_finds_better_values_than_its_random_start(tmp_path):
     # On the exact curve, the model's proposals beat Hyperband's random ones at
     # the top rung: compared over the same seeds and the same schedule.

@@ -8,7 +8,9 @@ rungs of 1 and 3 epochs and brackets of (3 at 1 epoch, the best 1 to 3), (2 at 3
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import math
 
 import keras
@@ -85,9 +87,6 @@ def hyperband(tmp_path_factory, digits):
         keep_checkpoints=2,
     )
     board = keras.callbacks.TensorBoard(str(root / "logs"))
-    import contextlib
-    import io
-
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
         hyperband_search(tuner, digits, callbacks=[LogRuns(), board])
@@ -163,6 +162,7 @@ def test_tensorboard_shows_a_promoted_trial_as_one_session(hyperband):
     assert [s.step for s in validation.Tensors("epoch_accuracy")] == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_bracket_resumes_without_losing_or_repeating_epochs(
     tmp_path, digits
 ):
