@@ -136,7 +136,10 @@ class HParamsLogger(keras.callbacks.Callback):
     per run, the last being the trial's score). A run whose loss or objective
     became NaN or infinite ends the session as failed, without a score. The
     dashboard lists each trial folder of a `log_dir` as one session with its values,
-    its score and the metrics Keras's TensorBoard callback logged there.
+    its score and the metrics Keras's TensorBoard callback logged there. A trial
+    that continues from its saved progress (resumed, or promoted by a
+    multi-fidelity search) keeps its session: its values are not written again, and
+    each run's score is the next point of the objective's scalar.
 
     Given the search `space`, it also writes the experiment's configuration into
     the parent of `log_dir` (the `log_dir` that holds every trial folder): each
@@ -178,6 +181,8 @@ class HParamsLogger(keras.callbacks.Callback):
         self.values = {
             name: _value(v, _dimension(space, name)) for name, v in trial.params.items()
         }
+        self.continued = bool(trial.history)  # an earlier run wrote the values
+        self.earlier_runs = len(trial.extra.get("budget_scores", []))
         self.objective = objective
         self.metric_names: list[str] = []
         self.history: list[dict[str, float]] = []
@@ -188,7 +193,7 @@ class HParamsLogger(keras.callbacks.Callback):
         from tensorboard.plugins.hparams import summary_v2
 
         self._log = log = _TrialLog.open(self.log_dir, self.started)
-        if not log.scores:
+        if not log.scores and not self.continued:
             with log.writer.as_default():
                 summary_v2.hparams(self.values, trial_id=self.trial_id)
             log.writer.flush()
@@ -220,7 +225,7 @@ class HParamsLogger(keras.callbacks.Callback):
                 tf.summary.scalar(
                     self.objective.name,
                     sum(log.scores) / len(log.scores),
-                    step=len(log.scores) - 1,
+                    step=self.earlier_runs + len(log.scores) - 1,
                     description="The trial's score: its best epoch's value (the "
                     "mean over runs, with cross-validation or several executions).",
                 )

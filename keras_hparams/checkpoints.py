@@ -2,7 +2,7 @@
 
 `model.keras`: the best epoch's model, kept for the best few trials only.
 `progress.json` and `progress-*`: a running trial's last saved state, deleted when
-the trial ends.
+the trial ends (kept while a multi-fidelity search may still promote it).
 """
 
 from __future__ import annotations
@@ -274,10 +274,41 @@ def clear_progress(project: Path, trial_id: int) -> None:
     folder = trial_directory(project, trial_id)
     for name in (PROGRESS_FILE, "partial-" + PROGRESS_FILE):
         (folder / name).unlink(missing_ok=True)
-    for old in folder.glob("progress-*"):
-        old.unlink(missing_ok=True)
+    for pattern in ("progress-*", "partial-progress-*"):
+        for old in folder.glob(pattern):
+            old.unlink(missing_ok=True)
     if folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
+
+
+def progress_files(project: Path, trial_id: int) -> dict[str, bytes]:
+    """The bytes of a trial's saved state by file name ({} if none), to send to a
+    worker that does not share the project's files."""
+    folder = trial_directory(project, trial_id)
+    state = folder / PROGRESS_FILE
+    if not state.exists():
+        return {}
+    names = [PROGRESS_FILE, *(p.name for p in folder.glob("progress-*"))]
+    return {name: (folder / name).read_bytes() for name in names}
+
+
+def write_progress_files(project: Path, trial_id: int, files: dict[str, bytes]) -> None:
+    """Writes a saved state made elsewhere (`progress_files`), `progress.json`
+    last, so that a kill leaves the previous state or the whole new one."""
+    if not files:
+        return
+    folder = trial_directory(project, trial_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        if name != PROGRESS_FILE:
+            temporary = folder / ("partial-" + name)
+            temporary.write_bytes(data)
+            os.replace(temporary, folder / name)
+    _write_atomically(folder / PROGRESS_FILE, files[PROGRESS_FILE].decode())
+    kept = set(files)
+    for old in folder.glob("progress-*"):
+        if old.name not in kept:
+            old.unlink(missing_ok=True)
 
 
 def _write_atomically(target: Path, text: str) -> None:

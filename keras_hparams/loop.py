@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from keras_hparams import interrupts
+from keras_hparams.algorithms.hyperband import Idle, Promote
 from keras_hparams.errors import (
     NoCompletedTrialError,
     SearchSpaceMismatchError,
@@ -27,6 +28,7 @@ from keras_hparams.errors import (
 )
 from keras_hparams.execution import Executor
 from keras_hparams.interrupts import Terminated
+from keras_hparams.multi_fidelity import Runs
 from keras_hparams.progress import Progress, first_line, format_params, format_value
 from keras_hparams.project import DRAW, Project
 from keras_hparams.runner import Job, Outcome, Task, build_defaults, error_message
@@ -83,6 +85,8 @@ class SearchLoop:
         seed: int or None, seeds the values a trial's build draws.
         callbacks: `kh.TrialCallback`s, called here, in the driver.
         search: what the callbacks receive as `search` (the `kh.Tuner`).
+        runs: None, or a multi-fidelity search's `Runs`: the algorithm then also
+            decides each run's epochs and which trials continue (promotions).
     """
 
     project: Project
@@ -95,6 +99,7 @@ class SearchLoop:
     seed: int | None = None
     callbacks: list[Any] = dataclasses.field(default_factory=list)
     search: Any = None
+    runs: Runs | None = None
     running: dict[int, Trial] = dataclasses.field(default_factory=dict)
     """The trials submitted and not yet recorded, by id."""
     proposed: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -151,22 +156,32 @@ class SearchLoop:
         ]
         if pending:
             return Next(pending[0], self._stored_draw(pending[0]))
-        if len(trials) >= self.max_trials:
+        extra: dict[str, Any] = {}
+        if self.runs is not None:  # multi-fidelity: promote, start, or wait
+            decision = self.runs.decide(trials)
+            if isinstance(decision, Idle):
+                return Stop.WAIT if decision is Idle.WAIT else Stop.FULL
+            if isinstance(decision, Promote):
+                trial = next(t for t in trials if t.id == decision.trial_id)
+                promoted = self.runs.promoted(trial, decision)
+                return Next(promoted, self._stored_draw(trial))
+            extra = self.runs.new_extra(decision)
+        elif len(trials) >= self.max_trials:
             return Stop.FULL
         trial_id = self.project.next_id()
         queue = self.project.queue()
         if queue:  # taken off the queue once its row is written (Project.start)
-            return Next(Trial(trial_id, queue[0], extra={"enqueued": True}))
+            enqueued = {"enqueued": True, **extra}
+            return Next(Trial(trial_id, queue[0], extra=enqueued))
         if not trials:  # the first trial runs the code's own defaults
-            return Next(Trial(trial_id, {}))
+            return Next(Trial(trial_id, {}, extra=extra))
         if not self.project.space:
             if self.running:
                 return Stop.WAIT
-            self.progress.print(
+            return self._no_new_values(
                 "No hyperparameter was found in the builder or the fit arguments: the "
                 "one configuration there is has run."
             )
-            return Stop.EXHAUSTED
         proposals = self.algorithm.propose(
             self.project.space,
             trials + self.repeats,
@@ -175,12 +190,19 @@ class SearchLoop:
         )
         if not proposals or len(self.repeats) >= MAX_REPEATS:
             tried = "tried or is running" if self.running else "tried"
-            self.progress.print(
+            return self._no_new_values(
                 f"The search space is exhausted: every set of values has been {tried} "
                 f"({len(trials)} trials)."
             )
-            return Stop.EXHAUSTED
-        return Next(Trial(trial_id, proposals[0]), self._draw(trial_id))
+        return Next(Trial(trial_id, proposals[0], extra=extra), self._draw(trial_id))
+
+    def _no_new_values(self, message: str) -> Next | Stop:
+        self.progress.print(message)
+        if self.runs is not None and not self.runs.exhausted:
+            # The trials there are still run their brackets' promotions.
+            self.runs.exhausted = True
+            return self._next()
+        return Stop.EXHAUSTED
 
     def _draw(self, trial_id: int) -> Any:
         if self.seed is None:
@@ -221,7 +243,7 @@ class SearchLoop:
     # -- submitting -------------------------------------------------------------
     def _submit(self, chosen: Next) -> None:
         trial = chosen.trial
-        self.project.start(trial, chosen.draw)
+        self.project.start(trial, chosen.draw, continues=self.runs is not None)
         trials = self.project.trials()
         others = [t for t in trials if t.id != trial.id]
         if self.job.pruner is None:  # histories are for the pruner only
@@ -235,10 +257,17 @@ class SearchLoop:
                 space=self.project.space.get_config(),
                 others=others,
                 checkpoint_bar=self.project.checkpoint_bar(trials),
+                **self._run_fields(trial),
             )
         )
         if not self.executor.builds_here:
             self.progress.trial_started(trial, values=False)
+
+    def _run_fields(self, trial: Trial) -> dict[str, Any]:
+        if self.runs is None:
+            return {}
+        shares_files = getattr(self.executor, "shares_files", True)
+        return self.runs.task_fields(trial, self.project.directory, shares_files)
 
     def _built(self, trial: Trial, dimensions: list[Dimension]) -> None:
         """A trial built, before it trains (here, or in a worker process that says
@@ -309,7 +338,12 @@ class SearchLoop:
             )
         if not begun:  # its build was not reported (a Dask worker's)
             self._call("on_trial_begin", trial)
-        self.project.finish(trial, outcome.best_model)
+        keep = self.runs is not None and self.runs.record(
+            outcome, self.project.directory
+        )
+        self.project.finish(trial, outcome.best_model, keep_progress=keep)
+        if self.runs is not None:
+            self.runs.release(self.project)
         self._call("on_trial_end", trial)
         self.progress.trial_ended(
             trial,

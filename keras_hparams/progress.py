@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from keras_hparams.trial import COMPLETED, Trial
+from keras_hparams.trial import COMPLETED, PRUNED, Trial
 
 
 def format_value(value: Any) -> str:
@@ -60,13 +60,11 @@ class Progress:
     def trial_started(self, trial: Trial, values: bool = True) -> None:
         """The trial's values, or (`values=False`, a trial sent to a worker before
         its build shows which values it uses) only that it started."""
+        started = f"Trial {trial.id}/{self.max_trials} {_run_words(trial)}"
         if self.verbose and not values:
-            self.print(f"Trial {trial.id}/{self.max_trials} started")
+            self.print(started)
         elif self.verbose:
-            self.print(
-                f"Trial {trial.id}/{self.max_trials} started: "
-                f"{format_params(trial.params) or 'the defaults'}"
-            )
+            self.print(f"{started}: {format_params(trial.params) or 'the defaults'}")
 
     def trial_ended(
         self,
@@ -83,10 +81,14 @@ class Progress:
             return
         elapsed = time.monotonic() - self.started
         left = (self.max_trials - trial.id) * elapsed / self.trials_run
+        budget = "budget" in trial.extra  # a multi-fidelity run
+        epochs = f" after {_epochs(len(trial.history))}" if budget else ""
         if trial.status == COMPLETED and "objectives" in trial.extra:
             outcome = format_params(trial.extra["objectives"])
         elif trial.status == COMPLETED:
-            outcome = f"{objective}={format_value(trial.score)}"
+            outcome = f"{objective}={format_value(trial.score)}{epochs}"
+        elif trial.status == PRUNED and epochs:  # a multi-fidelity run below the top
+            outcome = f"PRUNED{epochs}: {objective}={format_value(trial.score)}"
         else:
             outcome = f"{trial.status.upper()}: {first_line(trial.error or '')}"
         best_text = (
@@ -104,3 +106,18 @@ class Progress:
             f"elapsed {format_seconds(elapsed)}, "
             f"about {format_seconds(max(left, 0))} left"
         )
+
+
+def _run_words(trial: Trial) -> str:
+    """ "started", or with a multi-fidelity budget, the run's epochs: "started for 3
+    epochs", "continues from epoch 3 to 9"."""
+    budget = trial.extra.get("budget")
+    if budget is None:
+        return "started"
+    if trial.history:
+        return f"continues from epoch {len(trial.history)} to {budget}"
+    return f"started for {_epochs(budget)}"
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch" if count == 1 else f"{count} epochs"

@@ -252,7 +252,7 @@ class Project:
     def next_id(self) -> int:
         return self.store.next_id()
 
-    def start(self, trial: Trial, draw: Any = None) -> None:
+    def start(self, trial: Trial, draw: Any = None, *, continues: bool = False) -> None:
         """Writes the trial's row as running, before its build: a kill from here on
         reruns this trial. An enqueued one leaves the queue once its row exists (a
         kill between the two writes runs it twice at worst, and the repeat is found
@@ -265,12 +265,19 @@ class Project:
                 meets, when known, are written in its row now); else the seed of
                 the generator that draws them, stored so that a resumed trial
                 draws the same.
+            continues: a multi-fidelity run, which continues the trial from its
+                saved state: the epochs trained so far and the run's details in
+                `trial.extra` stay in the row.
         """
         enqueued = trial.extra.get("enqueued", False)
         if draw is None:  # the defaults fill in: those a build with them meets
             trial.params = {**self._marker_defaults(), **trial.params}
         trial.started, trial.status, trial.error = time.time(), RUNNING, None
-        trial.history, trial.extra = [], {DRAW: draw}
+        if continues:
+            kept = {k: v for k, v in trial.extra.items() if k != "enqueued"}
+            trial.extra = {**kept, DRAW: draw}
+        else:
+            trial.history, trial.extra = [], {DRAW: draw}
         self.store.write(trial)
         if enqueued:
             self.store.set_meta(Meta.QUEUE, self.queue()[1:])
@@ -282,9 +289,13 @@ class Project:
         names = self.store.get_meta(Meta.MARKERS) or []
         return {n: self.space[n].default for n in names if n in self.space}
 
-    def finish(self, trial: Trial, best_model: BestModel | None) -> None:
+    def finish(
+        self, trial: Trial, best_model: BestModel | None, *, keep_progress: bool = False
+    ) -> None:
         """Records an ended trial; its model file is written only if the trial ranks
-        among the best `keep_checkpoints`."""
+        among the best `keep_checkpoints`. Its saved progress is deleted, unless
+        `keep_progress` (a multi-fidelity search may continue it).
+        """
         trial.ended = trial.ended or time.time()
         if best_model is not None and self._keeps_checkpoint(trial):
             try:
@@ -297,9 +308,14 @@ class Project:
         # The row is written after the checkpoint: a completed row implies its file
         # (or says why there is none).
         self.store.write(trial)
-        checkpoints.clear_progress(self.directory, trial.id)
+        if not keep_progress:
+            checkpoints.clear_progress(self.directory, trial.id)
         self._keep_best_checkpoints()
         self.store.checkpoint()
+
+    def release_progress(self, trial_id: int) -> None:
+        """Deletes the saved progress of a stopped trial that will not continue."""
+        checkpoints.clear_progress(self.directory, trial_id)
 
     def end(self, trial: Trial, status: str, error: str) -> None:
         """Records a trial that ended without a result (failed or interrupted)."""
@@ -325,11 +341,12 @@ class Project:
             return ranked[self.keep_checkpoints - 1].score
         return None
 
-    def tidy(self) -> None:
+    def tidy(self, keep_progress: set[int] | frozenset[int] = frozenset()) -> None:
         """Deletes what a killed process may have left: progress files of finished
-        trials, checkpoints beyond `keep_checkpoints`."""
+        trials (but those in `keep_progress`, which may continue), checkpoints
+        beyond `keep_checkpoints`."""
         for trial in self.trials():
-            if trial.finished:
+            if trial.finished and trial.id not in keep_progress:
                 checkpoints.clear_progress(self.directory, trial.id)
         self._keep_best_checkpoints()
 

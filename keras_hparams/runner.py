@@ -76,6 +76,14 @@ class Task:
     checkpoint_bar: float | None = None
     """The score a trial must beat to keep a checkpoint (that of the last of the
     best `keep_checkpoints` trials), or None while fewer have completed."""
+    epochs: int | None = None
+    """A multi-fidelity run's budget: the epochs to train the trial to, in all,
+    continuing from its saved progress; None: the fit arguments' `epochs`."""
+    keep_progress: bool = False
+    """Whether to save the trial's state at the run's end, for a later promotion."""
+    progress: dict[str, bytes] | None = None
+    """The trial's saved progress files, for a worker that does not share the
+    project's files (Dask)."""
 
 
 @dataclasses.dataclass
@@ -91,6 +99,9 @@ class Outcome:
     best_model: BestModel | None = None
     fatal: FatalError | None = None
     """An error that ends the search (an objective the model never reports...)."""
+    progress: dict[str, bytes] | None = None
+    """The trial's saved progress files at the run's end (`Task.keep_progress`),
+    from a worker that does not share the project's files."""
 
 
 def run_trial(job: Job, task: Task, on_built: OnBuilt | None = None) -> Outcome:
@@ -103,12 +114,28 @@ def run_trial(job: Job, task: Task, on_built: OnBuilt | None = None) -> Outcome:
         on_built: None, or called after the build, before any training (this
             process only: the search loop records the values there).
     """
+    project = Path(job.project_directory) if job.project_directory else None
+    if project is not None or not (task.progress or task.keep_progress):
+        return _run(job, task, on_built, project)
+    # A worker without the project's files (Dask): the trial's saved progress
+    # comes with its Task and goes back with its Outcome.
+    with tempfile.TemporaryDirectory() as folder:
+        here = Path(folder)
+        checkpoints.write_progress_files(here, task.trial.id, task.progress or {})
+        outcome = _run(job, task, on_built, here)
+        if task.keep_progress and outcome.trial.status != FAILED:
+            outcome.progress = checkpoints.progress_files(here, task.trial.id)
+        return outcome
+
+
+def _run(
+    job: Job, task: Task, on_built: OnBuilt | None, project: Path | None
+) -> Outcome:
     trial = task.trial
     trial.started = time.time()
     prepare(job.seed, trial.id)
     proposed = dict(trial.params)
     context = BuildContext(job.builder.space, proposed, task.rng)
-    project = Path(job.project_directory) if job.project_directory else None
     try:
         with context.activate(), _scope(job.strategy):
             model = check_model(job.builder.build_in(context))
@@ -172,11 +199,14 @@ def _training(job: Job, task: Task, project: Path | None) -> Training:
         keep_weights=job.keep_weights,
         timeout=job.timeout,
         prune=pruning(job.pruner, job.objective, task.others, epochs),
-        save_every=job.save_every if project else None,
+        # Periodic saves only where they outlive the worker (the project's files).
+        save_every=job.save_every if job.project_directory else None,
         resume=checkpoints.load_progress(project, task.trial.id) if project else None,
         fit=getattr(job.builder, "fit_model", None),
         space=SearchSpace.from_config(task.space),
         required=job.objectives.metrics() if job.objectives else (),
+        epochs=task.epochs,
+        save_at_end=task.keep_progress,
     )
 
 
@@ -184,7 +214,7 @@ def _best_model(
     job: Job, task: Task, trial: Trial, model: keras.Model | None
 ) -> BestModel | None:
     """The trial's best model, if it may be kept: as bytes for another process."""
-    if model is None:
+    if model is None or task.keep_progress:  # a run below the top budget
         return None
     if task.checkpoint_bar is not None and not job.objective.better(
         trial.score, task.checkpoint_bar

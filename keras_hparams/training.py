@@ -59,6 +59,10 @@ class Training:
         space: the search space, for the TensorBoard HParams domains.
         required: the other metrics the model must report (more objectives,
             constraints): checked at the first epoch's end.
+        epochs: None, or the epochs to train the trial to, in all (a
+            multi-fidelity run's budget), instead of the fit arguments' `epochs`.
+        save_at_end: bool, whether to save the trial's progress when its fit
+            ends (a multi-fidelity search may continue it).
     """
 
     objective: Objective
@@ -70,6 +74,8 @@ class Training:
     fit: Callable[..., Any] | None = None
     space: SearchSpace | None = None
     required: tuple[str, ...] = ()
+    epochs: int | None = None
+    save_at_end: bool = False
 
     def run(
         self,
@@ -100,19 +106,26 @@ class Training:
                 else None,
                 required=self.required,
             )
+            if self.epochs is not None:
+                kwargs = {**kwargs, "epochs": self.epochs}
             if single and self.resume is not None:
                 kwargs = self._restore(model, recorder, kwargs)
             trial.history = recorder.history
             extra_callbacks = [recorder, interrupts.SafePoint()]
             if deadline is not None:
                 extra_callbacks.append(Deadline(deadline))
-            callbacks = trial_callbacks(
-                plan.callbacks, trial, self.objective, self.space
-            )
-            fit = model.fit if self.fit is None else partial(self.fit, model)
-            fit(*args, **kwargs, callbacks=callbacks + extra_callbacks)
+            # A run whose saved state already has all its epochs (killed after
+            # saving it, before its end was recorded) has nothing left to fit.
+            if kwargs.get("initial_epoch", 0) < kwargs.get("epochs", 1):
+                callbacks = trial_callbacks(
+                    plan.callbacks, trial, self.objective, self.space
+                )
+                fit = model.fit if self.fit is None else partial(self.fit, model)
+                fit(*args, **kwargs, callbacks=callbacks + extra_callbacks)
             if recorder.diverged:
                 raise FailedTrialError(f"Training diverged: {recorder.diverged}.")
+            if single and self.save_at_end:
+                self._save(model, trial.id, project_directory, recorder)
             if recorder.best_epoch is not None and (
                 best_model is None or self._beats(recorder, recorders)
             ):
@@ -132,17 +145,23 @@ class Training:
         def save(recorder: TrialRecorder) -> None:
             nonlocal last_save
             if time.monotonic() - last_save >= self.save_every:
-                checkpoints.save_progress(
-                    model,
-                    project_directory,
-                    trial_id,
-                    recorder.history,
-                    recorder.best_epoch,
-                    recorder.best_weights,
-                )
+                self._save(model, trial_id, project_directory, recorder)
                 last_save = time.monotonic()
 
         return save
+
+    @staticmethod
+    def _save(
+        model: keras.Model, trial_id: int, project: Path, recorder: TrialRecorder
+    ) -> None:
+        checkpoints.save_progress(
+            model,
+            project,
+            trial_id,
+            recorder.history,
+            recorder.best_epoch,
+            recorder.best_weights,
+        )
 
     def _restore(self, model, recorder, kwargs) -> dict[str, Any]:
         """Loads the saved progress; the fit goes on from the next epoch."""
@@ -185,7 +204,8 @@ class Training:
         best_epochs = [r.best_epoch for r in recorders if r.best_epoch is not None]
         trial.status, trial.score = status, float(np.mean(scores))
         trial.best_epoch = int(round(np.mean(best_epochs)))
-        trial.history, trial.extra = _mean_history(recorders), extra
+        trial.history = _mean_history(recorders)
+        trial.extra = {**trial.extra, **extra}
 
 
 def _best_value(recorder: TrialRecorder, objective: Objective) -> float:

@@ -37,7 +37,11 @@ class Trial:
             fold or execution, whose mean is `score`), `"pruned_at"`, `"timeout"`;
             with several objectives or constraints, `"objectives"` and
             `"constraints"` (their values by name; `score` is the first
-            objective's) and `"violations"` (why an infeasible trial is).
+            objective's) and `"violations"` (why an infeasible trial is);
+            with a multi-fidelity algorithm, `"budget"` (the epochs its latest run
+            trains it to), `"budget_scores"` (`[[epochs, score], ...]`, its score
+            at the end of each run), and the algorithm's own (`"bracket"`,
+            `"rung"`).
     """
 
     id: int

@@ -15,6 +15,7 @@ from typing import Any
 import keras
 
 from keras_hparams import algorithms, checkpoints, execution, fit_arguments, interrupts
+from keras_hparams import multi_fidelity as fidelity
 from keras_hparams.callbacks import per_trial_paths
 from keras_hparams.checks import check_int, check_seconds, is_number
 from keras_hparams.constraints import Constraint
@@ -45,13 +46,19 @@ class Tuner(SearchResults):
             `kh.Objective.latency(batch_size=32)`, or `kh.Objective(name,
             direction, measure=fn)`.
         max_trials: int, the number of trials in the project, counting earlier runs
-            and failed trials. Defaults to `10`.
+            and failed trials. Defaults to `10`. With `"hyperband"` and
+            `"bayesian_hyperband"`, the number of configurations: a promoted
+            trial runs again under the same id, so the search trains more runs.
         constraints: a `kh.Constraint` or a list of them (`kh.Constraint("params",
             at_most=100_000)`): a trial outside one is recorded as infeasible
             with its values and is never best; a parameter count or latency
             over its limit is found on the built model, before training.
             Defaults to `None`.
-        algorithm: `"bayesian"` (default), `"random"`, or a
+        algorithm: `"bayesian"` (default), `"random"`, `"grid"`, `"hyperband"`
+            (brackets of successive halving over epochs: many short runs, few
+            long ones, promoted trials continuing from their saved state; then
+            `max_trials` counts configurations), `"bayesian_hyperband"`
+            (the same with values from Bayesian optimization, as BOHB), or a
             `kh.algorithms.Algorithm` instance.
         directory: str or path, where projects live. Defaults to `"hparams"`.
         project_name: str, the folder of this search inside `directory`: its trial
@@ -192,6 +199,13 @@ class Tuner(SearchResults):
         self.algorithm = algorithms.for_objectives(
             algorithms.get(algorithm, seed), self.objectives
         )
+        fidelity.check_options(
+            self.algorithm,
+            cv=cv,
+            executions_per_trial=executions_per_trial,
+            pruner=pruner,
+            objectives=self.objectives,
+        )
         self.pruner = _get_pruner(pruner, cv, executions_per_trial)
         self.distribution_strategy = _check_strategy(distribution_strategy)
         self._executor = execution.configure(
@@ -307,18 +321,20 @@ class Tuner(SearchResults):
             objective_name=self.objective.name,
         )
         with self._project.searching(), interrupts.kept():
+            runs = self._runs(plan)
             self._project.record_settings(
                 {
                     "cv": self.cv,
                     "executions_per_trial": self.executions_per_trial,
                     **plan.scoring_arguments(),
+                    **(runs.settings() if runs else {}),
                 }
             )
             for dimension in plan.space:
                 self._project.add_dimension(dimension, self.algorithm.check_space)
-            self._project.tidy()
+            self._project.tidy(keep_progress=runs.kept if runs else frozenset())
             progress = Progress(self.verbose, self.max_trials)
-            self._announce(progress)
+            self._announce(progress, runs)
             for sentence in per_trial_paths(plan.callbacks):
                 progress.print(sentence + ".")
             SearchLoop(
@@ -332,7 +348,17 @@ class Tuner(SearchResults):
                 seed=self.seed,
                 callbacks=self.trial_callbacks,
                 search=self,
+                runs=runs,
             ).run()
+
+    def _runs(self, plan: fit_arguments.FitPlan) -> fidelity.Runs | None:
+        """A multi-fidelity algorithm's runs, checked against `search()`'s
+        arguments; None for other algorithms."""
+        if not isinstance(self.algorithm, algorithms.MultiFidelityAlgorithm):
+            return None
+        return fidelity.Runs.for_search(
+            self.algorithm, plan, self._project, self.max_trials
+        )
 
     def _job(self, plan: fit_arguments.FitPlan) -> Job:
         return Job(
@@ -350,14 +376,15 @@ class Tuner(SearchResults):
             objectives=None if self.objectives.simple else self.objectives,
         )
 
-    def _announce(self, progress: Progress) -> None:
+    def _announce(self, progress: Progress, runs: fidelity.Runs | None) -> None:
         done = sum(t.finished for t in self.trials)
         resumed = f", resuming with {done} trials done" if done else ""
+        schedule = f" ({fidelity.describe(runs)})" if runs else ""
         progress.print(
             f"Search of {self.max_trials} trials in {self.project_directory}: "
             f"objective{'s' if self.objectives.multi else ''} "
             f"{self.objectives.describe()}, "
-            f"{type(self.algorithm).__name__}{resumed}."
+            f"{type(self.algorithm).__name__}{schedule}{resumed}."
         )
 
 

@@ -467,7 +467,13 @@ def test_get_by_name_or_instance():
     assert isinstance(random_search, RandomSearch) and random_search.seed == 3
     instance = BayesianOptimization(seed=1, surrogate="RF")
     assert algorithms.get(instance, seed=5) is instance
-    assert set(algorithms.ALGORITHMS) == {"bayesian", "grid", "random"}
+    assert set(algorithms.ALGORITHMS) == {
+        "bayesian",
+        "bayesian_hyperband",
+        "grid",
+        "hyperband",
+        "random",
+    }
     assert isinstance(algorithms.get("grid"), algorithms.GridSearch)
 
 
@@ -476,8 +482,8 @@ def test_get_rejects_unknown_names(argument):
     with pytest.raises(
         ValueError,
         match=re.escape(
-            "Tuner(algorithm=...) expects one of ['bayesian', 'grid', 'random'] "
-            "or an "
+            "Tuner(algorithm=...) expects one of ['bayesian', 'bayesian_hyperband', "
+            "'grid', 'hyperband', 'random'] or an "
             f"kh.algorithms.Algorithm instance. Received: algorithm={argument!r}."
         ),
     ):

@@ -554,9 +554,11 @@ def test_progress_prints_a_line_per_trial(builder, digits, tmp_path, capsys):
         ({"verbose": 5}, ValueError, r"verbose=...\) expects 0, 1 or 2"),
         ({"project_name": "a/b"}, ValueError, "without path separators"),
         (
-            {"algorithm": "hyperband"},
+            {"algorithm": "tpe"},
             ValueError,
-            r"one of \['bayesian', 'grid', 'random'\]",
+            r"one of \['bayesian', 'bayesian_hyperband', 'grid', 'hyperband', "
+            r"'random'\] or an kh.algorithms.Algorithm instance. Received: "
+            r"algorithm='tpe'",
         ),
         ({"objective": "val_foo"}, ValueError, r"kh.Objective\('val_foo', 'min'\)"),
         ({"objective": 3}, TypeError, "metric name or a kh.Objective"),

@@ -10,21 +10,28 @@ from typing import Any
 
 from keras_hparams.algorithms.base import Algorithm
 from keras_hparams.algorithms.bayesian import BayesianOptimization
+from keras_hparams.algorithms.bayesian_hyperband import BayesianHyperband
 from keras_hparams.algorithms.grid import GridSearch
+from keras_hparams.algorithms.hyperband import Hyperband, MultiFidelityAlgorithm
 from keras_hparams.algorithms.multi_objective import MultiObjectiveBayesian
 from keras_hparams.algorithms.random import RandomSearch
 
 ALGORITHMS = {
     "bayesian": BayesianOptimization,
+    "bayesian_hyperband": BayesianHyperband,
     "grid": GridSearch,
+    "hyperband": Hyperband,
     "random": RandomSearch,
 }
 
 __all__ = [
     "ALGORITHMS",
     "Algorithm",
+    "BayesianHyperband",
     "BayesianOptimization",
     "GridSearch",
+    "Hyperband",
+    "MultiFidelityAlgorithm",
     "MultiObjectiveBayesian",
     "RandomSearch",
     "for_objectives",

@@ -131,6 +131,8 @@ class DaskExecutor:
         self.address = client.scheduler.address
 
     builds_here = False
+    shares_files = False
+    """Workers may run on other machines: a trial's saved progress travels with it."""
 
     @property
     def slots(self) -> int:

@@ -1,0 +1,145 @@
+"""Bayesian Hyperband: Hyperband's brackets, new values from a Bayesian optimizer.
+
+BOHB's recipe (Falkner et al., "BOHB: Robust and Efficient Hyperparameter
+Optimization at Scale", 2018), with the scikit-optimize surrogate of
+`BayesianOptimization` in place of BOHB's kernel density estimate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from keras_hparams.algorithms.bayesian import BayesianOptimization
+from keras_hparams.algorithms.hyperband import Hyperband, budget_scores
+from keras_hparams.checks import check_int, is_number
+from keras_hparams.space import SearchSpace
+from keras_hparams.trial import COMPLETED, FAILED, INTERRUPTED, RUNNING, Trial
+
+# BOHB's share of configurations drawn at random, whatever the model says.
+DEFAULT_RANDOM_FRACTION = 1 / 3
+
+
+class BayesianHyperband(Hyperband):
+    """Hyperband whose new configurations come from Bayesian optimization (BOHB).
+
+    Brackets, rungs, promotions and `max_trials` are `Hyperband`'s. Each new
+    configuration's values are proposed by a `BayesianOptimization` fitted on the
+    scores that trials had at one number of epochs: the largest rung at which at
+    least `min_observations` trials have a score (a trial promoted past a rung
+    keeps the score it had there). Scores at different epochs are not mixed, as
+    BOHB does: a model of 9-epoch scores is not misled by 1-epoch ones, and the
+    search uses the cheap rungs' information until the costly ones have enough.
+    Until some rung has enough scores, and for a `random_fraction` of the
+    proposals throughout (seeded, so a resumed search draws the same), the values
+    are drawn at random. Trials running without a score at that rung are told to
+    the optimizer as pending (its constant liar keeps proposals away from them);
+    trials stopped below that rung only keep their values from being proposed
+    again.
+
+    Args:
+        seed: int or None, for reproducible proposals.
+        max_epochs: int or None, the epochs of the last rung. Defaults to `None`:
+            the `epochs` given to `search()`.
+        factor: int, the ratio between rungs. Defaults to `3`.
+        min_epochs: int, the fewest epochs of a rung. Defaults to `1`.
+        min_observations: int or None, the scores a rung needs before the model
+            is fitted on it. Defaults to `None`: the number of searched
+            dimensions plus one, between 3 and 5 (the Bayesian optimizer's own
+            number of initial points).
+        random_fraction: float in [0, 1], the share of proposals drawn at random
+            after the model is used. Defaults to `1/3`, BOHB's.
+        optimizer: a `kh.algorithms.BayesianOptimization` for its surrogate and
+            acquisition options, or None (default) for one with `seed`.
+
+    Example:
+
+    >>> tuner = kh.Tuner(build_model, objective="val_accuracy", max_trials=40,
+    ...                  algorithm="bayesian_hyperband")
+    >>> tuner.search(x, y, epochs=27, validation_split=0.2)
+    """
+
+    def __init__(
+        self,
+        seed: int | None = None,
+        *,
+        max_epochs: int | None = None,
+        factor: int = 3,
+        min_epochs: int = 1,
+        min_observations: int | None = None,
+        random_fraction: float = DEFAULT_RANDOM_FRACTION,
+        optimizer: BayesianOptimization | None = None,
+    ) -> None:
+        super().__init__(
+            seed, max_epochs=max_epochs, factor=factor, min_epochs=min_epochs
+        )
+        if min_observations is not None:
+            check_int("BayesianHyperband", "min_observations", min_observations, 1)
+        if not (is_number(random_fraction) and 0 <= random_fraction <= 1):
+            raise ValueError(
+                "BayesianHyperband(random_fraction=...) expects a number between 0 "
+                f"and 1. Received: {random_fraction!r}."
+            )
+        if optimizer is not None and not isinstance(optimizer, BayesianOptimization):
+            raise TypeError(
+                "BayesianHyperband(optimizer=...) expects a "
+                f"kh.algorithms.BayesianOptimization or None. Received: {optimizer!r}."
+            )
+        self.min_observations = min_observations
+        self.random_fraction = float(random_fraction)
+        self.optimizer = optimizer or BayesianOptimization(seed)
+
+    def propose(
+        self,
+        space: SearchSpace,
+        trials: Sequence[Trial],
+        n: int = 1,
+        *,
+        direction: str = "min",
+    ) -> list[dict[str, Any]]:
+        self.check_request(n, direction)
+        at_rung = self.trials_at_rung(space, trials)
+        if at_rung is None or self._explores(trials):
+            return super().propose(space, trials, n, direction=direction)
+        return self.optimizer.propose(space, at_rung, n, direction=direction)
+
+    def trials_at_rung(
+        self, space: SearchSpace, trials: Sequence[Trial]
+    ) -> list[Trial] | None:
+        """The trials as the optimizer sees them at the largest rung with enough
+        scores (None if there is none): scored there, `"completed"` with that
+        score; running there or about to resume, pending; the others, unscored
+        (`"failed"`: told nothing but their values)."""
+        needed = self._needed(space)
+        epochs = sorted({e for t in trials for e in budget_scores(t)}, reverse=True)
+        for rung in epochs:
+            scored = [t for t in trials if rung in budget_scores(t)]
+            if len(scored) >= needed:
+                return [_as_seen_at(t, rung) for t in trials]
+        return None
+
+    def _explores(self, trials: Sequence[Trial]) -> bool:
+        """Whether this proposal is drawn at random (seeded by the history, apart
+        from the draws of the proposal itself)."""
+        seed = None if self.seed is None else [self.seed, len(trials), 1]
+        return bool(np.random.default_rng(seed).random() < self.random_fraction)
+
+    def _needed(self, space: SearchSpace) -> int:
+        if self.min_observations is not None:
+            return self.min_observations
+        if self.optimizer.n_initial_points is not None:
+            return self.optimizer.n_initial_points
+        searched = [d for d in space.searchable() if d.cardinality() > 1]
+        return int(np.clip(len(searched) + 1, 3, 5))
+
+
+def _as_seen_at(trial: Trial, epochs: int) -> Trial:
+    scores = budget_scores(trial)
+    if epochs in scores:
+        return dataclasses.replace(trial, status=COMPLETED, score=scores[epochs])
+    if trial.status in (RUNNING, INTERRUPTED):
+        return trial  # pending: the optimizer's lie keeps proposals away from it
+    return dataclasses.replace(trial, status=FAILED, score=None)
