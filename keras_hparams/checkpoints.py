@@ -169,10 +169,27 @@ def load_model(
         stacklevel=3,
     )
     model = rebuild()
+    if not model.built:  # made without an Input (a subclassed model)
+        _build_as_saved(model, checkpoint)
     if model.optimizer is not None:  # the file holds its state: build it to load
         model.optimizer.build(model.trainable_variables)
     model.load_weights(checkpoint)
     return model
+
+
+def _build_as_saved(model: keras.Model, checkpoint: Path) -> None:
+    """Builds `model` for the input shape its saved file records (its
+    `build_config`), so that the saved weights can be loaded into it: by calling it
+    on zeros of that shape where it is one array (Keras's own advice), else as
+    `keras.models.load_model` would."""
+    with zipfile.ZipFile(checkpoint) as archive:
+        config = json.loads(archive.read("config.json"))
+    build_config = config.get("build_config") or {}
+    shape = build_config.get("input_shape")
+    if isinstance(shape, list) and all(d is None or isinstance(d, int) for d in shape):
+        model(np.zeros([1 if d is None else d for d in shape], dtype="float32"))
+    elif build_config:
+        model.build_from_config(build_config)
 
 
 def check_model_file(checkpoint: Path, trial_id: int) -> None:

@@ -250,10 +250,35 @@ def _load_back(model: keras.Model, path: Path) -> None:
     if failure is not None:
         warnings.warn(
             f"export() wrote {path}, but keras.models.load_model could not read it "
-            f"back in this process: {type(failure).__name__}: {failure}",
+            f"back in this process: {type(failure).__name__}: {str(failure)[:1000]}"
+            f"{_without_config_advice(model)}",
             UserWarning,
             stacklevel=4,
         )
+
+
+def _without_config_advice(model: keras.Model) -> str:
+    """What to do about the model's own classes that have no `get_config`."""
+    import keras
+
+    bases = (keras.Model, keras.layers.Layer)
+    missing = [
+        c.__name__
+        for c in _user_classes(model)
+        if isinstance(c, type)
+        and issubclass(c, bases)
+        and any(c.get_config is base.get_config for base in bases)
+    ]
+    if not missing:
+        return ""
+    return (
+        f". {', '.join(missing)} has no get_config() of its own, so Keras cannot "
+        "rebuild it from the file (it guesses the constructor's arguments). Give it "
+        "a get_config() that returns them and decorate it with "
+        "@keras.saving.register_keras_serializable(); or keep the weights alone "
+        "(tuner.best_model().save_weights('best.weights.h5')) and rebuild the model "
+        "in your code before load_weights."
+    )
 
 
 def _markers_on_load_message(path: Path, calls: list[tuple[Dimension, str]]) -> str:

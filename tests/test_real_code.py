@@ -251,3 +251,31 @@ def test_exported_files_load_in_a_fresh_process_without_keras_hparams(cases, tmp
     assert sorted(loaded) == sorted(expected)
     for name, (_, _, predicted) in expected.items():
         np.testing.assert_allclose(loaded[name], predicted, rtol=1e-5, atol=1e-6)
+
+
+def test_a_subclassed_model_without_get_config_searches_and_says_what_export_needs(
+    tmp_path,
+):
+    # Keras saves such a model with the constructor arguments it guessed (here
+    # units=32, whatever the trial used), so the file does not rebuild it.
+    x, y = _digits()
+    tuner = kh.Tuner(
+        models.bare_subclassed,
+        max_trials=2,
+        directory=tmp_path,
+        project_name="bare",
+        seed=0,
+        verbose=0,
+    )
+    tuner.search(x, y, epochs=1, validation_split=0.25, verbose=0)
+    assert [t.status for t in tuner.trials] == ["completed", "completed"]
+    best = tuner.best_trial
+    with pytest.warns(UserWarning, match="rebuilt from the builder"):
+        model = tuner.best_model()
+    assert model.hidden.units == best.params["units"]
+    # The weights are the trial's: the model scores what the trial recorded.
+    val_x, val_y = x[-75:], y[-75:]
+    loss = model.evaluate(val_x, val_y, verbose=0, return_dict=True)["loss"]
+    assert loss == pytest.approx(best.history[-1]["val_loss"], rel=1e-4)
+    with pytest.warns(UserWarning, match=r"BareMLP has no get_config\(\) of its own"):
+        tuner.export(tmp_path / "bare.keras")
