@@ -385,9 +385,9 @@ def main() -> None:
                 f"{result['seconds']:.0f} s",
                 flush=True,
             )
-    if args.save:
-        with open(args.save, "w") as handle:
-            json.dump({"header": header, "results": results}, handle)
+            if args.save:  # after each run: a stopped benchmark keeps its runs
+                with open(args.save, "w") as handle:
+                    json.dump({"header": header, "results": results}, handle)
     text = table(summarize(results, args), args)
     print(text)
     if args.append:
