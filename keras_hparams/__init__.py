@@ -27,8 +27,9 @@ from keras_hparams.errors import (
     TooManyFailuresError,
     UnsupportedSpaceError,
 )
+from keras_hparams.loaded import LoadedSearch, load
 from keras_hparams.objective import Objective
-from keras_hparams.results import LoadedSearch, SearchResults, load
+from keras_hparams.results import SearchResults
 from keras_hparams.space import (
     Boolean,
     Choice,

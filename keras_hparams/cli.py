@@ -30,8 +30,8 @@ from keras_hparams import __version__, pareto_plot
 from keras_hparams import export as export_lib
 from keras_hparams.choosing import Best
 from keras_hparams.constraints import Constraint
+from keras_hparams.loaded import LoadedSearch, load
 from keras_hparams.plots import FORMATS, KINDS, YSCALES
-from keras_hparams.results import LoadedSearch, load
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,8 +97,9 @@ def _export(search: LoadedSearch, arguments: argparse.Namespace) -> int:
         path = search.export(
             arguments.out, format=arguments.format, choose=_choice(arguments)
         )
-    except TypeError as error:  # Keras's, for a class it cannot find
-        missing = re.search(r"Could not locate \w+ '([^']+)'", str(error))
+    except (TypeError, ValueError) as error:  # Keras's, for a class it cannot find
+        text = f"{error} {error.__cause__}"  # Keras's own error, in full
+        missing = re.search(r"Could not locate \w+ '([^']+)'", text)
         if missing is None:
             raise
         raise ValueError(

@@ -8,7 +8,7 @@ import pytest
 
 import keras_hparams as kh
 from keras_hparams.cli import main
-from keras_hparams.results import load
+from keras_hparams.loaded import load
 from tests.test_results import PROJECT, shared_search, write_search
 
 INSTALLED = Path(sys.executable).parent / "keras-hparams"

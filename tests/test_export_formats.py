@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_hparams as kh
-from keras_hparams.results import load
+from keras_hparams.loaded import load
 from tests.test_results import digits_200, make_tuner, shared_search
 
 # Loads each export in a process that never imports keras_hparams.

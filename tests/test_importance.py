@@ -3,7 +3,7 @@ import pytest
 
 import keras_hparams as kh
 from keras_hparams import importance
-from keras_hparams.results import load
+from keras_hparams.loaded import load
 from keras_hparams.trial import COMPLETED, FAILED, Trial
 from tests.test_results import write_search
 

@@ -7,7 +7,7 @@ import pytest
 
 import keras_hparams as kh
 from keras_hparams import checkpoints
-from keras_hparams.results import load
+from keras_hparams.loaded import load
 from keras_hparams.trial import COMPLETED, FAILED, PRUNED, RUNNING, Trial
 from tests.test_results import PROJECT, digits_200, shared_search, write_search
 

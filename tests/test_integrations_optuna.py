@@ -12,7 +12,7 @@ import pytest
 
 import keras_hparams as kh
 from keras_hparams.cli import main
-from keras_hparams.results import load
+from keras_hparams.loaded import load
 from keras_hparams.trial import (
     COMPLETED,
     FAILED,

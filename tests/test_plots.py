@@ -6,7 +6,7 @@ import pytest
 import keras_hparams as kh
 from keras_hparams import plots
 from keras_hparams.algorithms import surrogate
-from keras_hparams.results import load
+from keras_hparams.loaded import load
 from keras_hparams.trial import COMPLETED, FAILED, PRUNED, RUNNING, TIMED_OUT, Trial
 from tests.test_results import PROJECT, shared_search, write_search
 

@@ -4,7 +4,7 @@ import pytest
 
 import keras_hparams as kh
 from keras_hparams import report
-from keras_hparams.results import load
+from keras_hparams.loaded import load
 from keras_hparams.trial import COMPLETED, FAILED, RUNNING, Trial
 from tests.test_results import write_search
 

@@ -6,9 +6,9 @@ import pytest
 from sklearn.datasets import load_digits
 
 import keras_hparams as kh
+from keras_hparams.loaded import LoadedSearch, load
 from keras_hparams.locking import ProjectLock
 from keras_hparams.objective import Objective
-from keras_hparams.results import LoadedSearch, load
 from keras_hparams.storage import TrialStore
 from keras_hparams.trial import COMPLETED, FAILED, RUNNING, Trial
 from tests.conftest import make_builder

@@ -2,7 +2,7 @@ import keras
 import pytest
 
 import keras_hparams as kh
-from keras_hparams.results import load
+from keras_hparams.loaded import load
 from keras_hparams.trial import COMPLETED, Trial
 from keras_hparams.trial_callbacks import TrialCallback
 from tests.test_results import write_search
