@@ -31,6 +31,8 @@ TRIALS_FOLDER = "trials"
 # The key in a trial's `extra` saying why a trial that ranks among the best has no
 # model file (the disk was full, the model could not be saved): its score stands.
 NO_FILE = "no_checkpoint"
+# The class name in the config of a model file that holds the weights alone.
+WEIGHTS_ONLY = "keras_hparams.WeightsOnly"
 
 
 def trial_folder(trial_id: int) -> str:
@@ -65,9 +67,42 @@ def save(model: keras.Model, project: Path, trial_id: int) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name("partial-" + MODEL_FILE)
     with _removed_on_failure(temporary):
-        model.save(temporary)
+        write_model(model, temporary)
     os.replace(temporary, target)
     return target
+
+
+def write_model(model: keras.Model, target: Path) -> None:
+    """`model.save(target)`; for a model Keras cannot save whole (a subclassed model
+    whose constructor takes objects and that has no `get_config`), its weights
+    alone, in a `.keras` archive whose config says so (see `load_model`)."""
+    try:
+        model.save(target)
+    except NotImplementedError as error:  # Keras: "must override get_config()"
+        _write_weights_only(model, target, error)
+
+
+def _write_weights_only(model: keras.Model, target: Path, error: Exception) -> None:
+    import tempfile
+
+    import keras
+
+    reason = " ".join(str(error).split())[:300]
+    config = {
+        "module": None,
+        "class_name": WEIGHTS_ONLY,
+        "config": {"model": type(model).__name__, "reason": reason},
+        "build_config": model.get_build_config() if model.built else None,
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        weights = Path(folder) / "model.weights.h5"
+        model.save_weights(weights)
+        with zipfile.ZipFile(target, "w") as archive:
+            archive.writestr(
+                "metadata.json", json.dumps({"keras_version": keras.__version__})
+            )
+            archive.writestr("config.json", json.dumps(config))
+            archive.write(weights, "model.weights.h5")
 
 
 @contextlib.contextmanager
@@ -109,7 +144,7 @@ class ModelBytes:
 
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / MODEL_FILE
-            model.save(path)
+            write_model(model, path)
             return cls(path.read_bytes())
 
     def write(self, project: Path, trial_id: int) -> Path:
@@ -150,6 +185,17 @@ def load_model(
     import keras
 
     check_model_file(checkpoint, trial_id)
+    weights_only = _config(checkpoint).get("class_name") == WEIGHTS_ONLY
+    if weights_only and rebuild is None:
+        raise ValueError(
+            f"The checkpoint {checkpoint} of trial {trial_id} holds the model's "
+            "weights alone: Keras could not save the model whole "
+            f"({_config(checkpoint)['config'].get('reason', '')}). Its builder "
+            "rebuilds it: make a kh.Tuner with the same builder, directory and "
+            "project_name and call its best_model()."
+        )
+    if weights_only:
+        return _rebuilt(rebuild, checkpoint)
     try:
         return keras.models.load_model(checkpoint, custom_objects=custom_objects)
     except Exception as error:  # noqa: BLE001 - any refusal by Keras, reported
@@ -168,23 +214,37 @@ def load_model(
         "(keras.saving.register_keras_serializable) to load the saved model itself.",
         stacklevel=3,
     )
+    return _rebuilt(rebuild, checkpoint)
+
+
+def _rebuilt(rebuild: Callable[[], keras.Model], checkpoint: Path) -> keras.Model:
+    """`rebuild()`'s model with the checkpoint's weights (and optimizer state)."""
     model = rebuild()
-    if not model.built:  # made without an Input (a subclassed model)
-        _build_as_saved(model, checkpoint)
-    if model.optimizer is not None:  # the file holds its state: build it to load
-        model.optimizer.build(model.trainable_variables)
-    model.load_weights(checkpoint)
+    load_weights(model, checkpoint)
     return model
 
 
-def _build_as_saved(model: keras.Model, checkpoint: Path) -> None:
+def load_weights(model: keras.Model, checkpoint: Path) -> None:
+    """Loads a model file's weights into `model`, building it first where it was
+    made without an `Input` (a subclassed model), and its optimizer."""
+    if not model.built:
+        build_as_saved(model, checkpoint)
+    if model.optimizer is not None:  # the file holds its state: build it to load
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(checkpoint)
+
+
+def _config(checkpoint: Path) -> dict[str, Any]:
+    with zipfile.ZipFile(checkpoint) as archive:
+        return json.loads(archive.read("config.json"))
+
+
+def build_as_saved(model: keras.Model, checkpoint: Path) -> None:
     """Builds `model` for the input shape its saved file records (its
     `build_config`), so that the saved weights can be loaded into it: by calling it
     on zeros of that shape where it is one array (Keras's own advice), else as
     `keras.models.load_model` would."""
-    with zipfile.ZipFile(checkpoint) as archive:
-        config = json.loads(archive.read("config.json"))
-    build_config = config.get("build_config") or {}
+    build_config = _config(checkpoint).get("build_config") or {}
     shape = build_config.get("input_shape")
     if isinstance(shape, list) and all(d is None or isinstance(d, int) for d in shape):
         model(np.zeros([1 if d is None else d for d in shape], dtype="float32"))
@@ -252,7 +312,7 @@ def save_progress(
     folder.mkdir(parents=True, exist_ok=True)
     epochs = len(history)
     model_file, best_file = f"progress-{epochs}.keras", f"progress-{epochs}-best.npz"
-    model.save(folder / model_file)
+    write_model(model, folder / model_file)
     if best_weights is not None:
         with open(folder / best_file, "wb") as handle:
             np.savez(handle, *best_weights)

@@ -75,14 +75,23 @@ def save(model: keras.Model, path: Path, format: str) -> None:
             not load back in this process.
 
     Raises:
-        ValueError: loading the file calls markers.
+        ValueError: loading the file calls markers, or Keras cannot save the
+            model whole (a class without `get_config`).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     if format != "keras":
         model.export(str(path), format="tf_saved_model", verbose=False)
         return
     _warn_about_main_classes(model, path)
-    model.save(path)
+    try:
+        model.save(path)
+    except NotImplementedError as error:  # Keras: "must override get_config()"
+        path.unlink(missing_ok=True)
+        raise ValueError(
+            f"Cannot export {path}: Keras cannot save {type(model).__name__} whole "
+            f"({_first_sentence(error)})"
+            f"{_without_config_advice(model) or '.'}"
+        ) from None
     _load_back(model, path)
 
 
@@ -255,6 +264,11 @@ def _load_back(model: keras.Model, path: Path) -> None:
             UserWarning,
             stacklevel=4,
         )
+
+
+def _first_sentence(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return text.split(". ")[0][:300]
 
 
 def _without_config_advice(model: keras.Model) -> str:

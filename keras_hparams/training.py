@@ -165,8 +165,7 @@ class Training:
 
     def _restore(self, model, recorder, kwargs) -> dict[str, Any]:
         """Loads the saved progress; the fit goes on from the next epoch."""
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(self.resume["model"])
+        checkpoints.load_weights(model, self.resume["model"])
         recorder.restore(self.resume)
         return {**kwargs, "initial_epoch": self.resume["epochs"]}
 

@@ -62,6 +62,19 @@ class BareMLP(keras.Model):
         return self.out(self.hidden(inputs))
 
 
+class Head(keras.Model):
+    """A subclassed model that takes a layer object and has no get_config, as
+    Keras's VAE example does: Keras cannot save it whole at all."""
+
+    def __init__(self, hidden, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = hidden
+        self.out = keras.layers.Dense(10, activation="softmax")
+
+    def call(self, inputs):
+        return self.out(self.hidden(inputs))
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class CustomStep(keras.Model):
     """A functional model with its own train_step (as in Keras's 'Customizing what

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 
 import keras_hparams as kh
-from tests.real_code_layers import MLP, BareMLP, CustomStep, Scale
+from tests.real_code_layers import MLP, BareMLP, CustomStep, Head, Scale
 
 
 def _compile(model, lr_default=0.05):
@@ -48,6 +48,11 @@ def subclassed():
 
 def bare_subclassed():
     return _compile(BareMLP(units=kh.Int("units", 16, 64, step=16)))
+
+
+def layer_argument_subclassed():
+    hidden = keras.layers.Dense(kh.Int("units", 16, 64, step=16), activation="relu")
+    return _compile(Head(hidden))
 
 
 def custom_layer():

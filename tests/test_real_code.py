@@ -279,3 +279,35 @@ def test_a_subclassed_model_without_get_config_searches_and_says_what_export_nee
     assert loss == pytest.approx(best.history[-1]["val_loss"], rel=1e-4)
     with pytest.warns(UserWarning, match=r"BareMLP has no get_config\(\) of its own"):
         tuner.export(tmp_path / "bare.keras")
+
+
+@pytest.mark.parametrize("executor", [None, "processes"])
+def test_a_model_keras_cannot_save_whole_keeps_its_weights(tmp_path, executor):
+    # Head takes a layer object and has no get_config: model.save raises
+    # NotImplementedError. Each trial's file then holds the weights alone.
+    x, y = _digits()
+    tuner = kh.Tuner(
+        models.layer_argument_subclassed,
+        max_trials=2,
+        directory=tmp_path,
+        project_name="head",
+        seed=0,
+        verbose=0,
+        executor=executor,
+        n_workers=1 if executor else None,
+    )
+    tuner.search(x, y, epochs=1, validation_split=0.25, verbose=0)
+    assert [t.status for t in tuner.trials] == ["completed", "completed"]
+    assert not any("no_checkpoint" in t.extra for t in tuner.trials)
+    best = tuner.best_trial
+    model = tuner.best_model()  # no warning: the builder rebuilds it, as designed
+    assert model.hidden.units == best.params["units"]
+    loss = model.evaluate(x[-75:], y[-75:], verbose=0, return_dict=True)["loss"]
+    assert loss == pytest.approx(best.history[-1]["val_loss"], rel=1e-4)
+    with kh.load(tuner.project_directory) as loaded:
+        with pytest.raises(ValueError, match="holds the model's weights alone"):
+            loaded.best_model()
+    message = r"Cannot export .*: Keras cannot save Head whole .*Head has no get_config"
+    with pytest.raises(ValueError, match=message):
+        tuner.export(tmp_path / "head.keras")
+    assert not (tmp_path / "head.keras").exists()
