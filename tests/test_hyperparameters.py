@@ -469,6 +469,8 @@ def test_getting_started_search_runs_with_only_the_tuner_class_changed(tmp_path)
     tuner.search(x_train, y_train, epochs=2, validation_data=(x_val, y_val), verbose=0)
     assert [t.status for t in tuner.trials] == ["completed", "completed"]
     assert len(tuner.trials[0].extra["scores"]) == 2  # executions_per_trial
+    # The guide's Sequential has no Input: the best model still loads and predicts.
+    assert tuner.best_model().predict(x_val, verbose=0).shape == (10, 10)
     best = tuner.best_params
     model = guide_build_model(HyperParameters(best))
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
