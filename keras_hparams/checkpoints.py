@@ -79,7 +79,10 @@ def write_model(model: keras.Model, target: Path) -> None:
     try:
         model.save(target)
     except NotImplementedError as error:  # Keras: "must override get_config()"
-        _write_weights_only(model, target, error)
+        try:
+            _write_weights_only(model, target, error)
+        except Exception:  # noqa: BLE001 - not even its weights: the first error
+            raise error from None
 
 
 def _write_weights_only(model: keras.Model, target: Path, error: Exception) -> None:

@@ -532,12 +532,15 @@ def test_a_script_without_a_main_guard_is_told_why_its_workers_die(tmp_path):
 
 
 class Unsaveable(keras.layers.Layer):
-    """A layer whose config Keras cannot write: saving the model fails."""
+    """A layer Keras can save neither whole (its config) nor as weights."""
 
     def call(self, inputs):
         return inputs
 
     def get_config(self):
+        raise NotImplementedError("this layer cannot be saved")
+
+    def save_own_variables(self, store):  # nor its weights alone
         raise NotImplementedError("this layer cannot be saved")
 
 

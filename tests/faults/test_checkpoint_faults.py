@@ -35,12 +35,15 @@ def build_with_a_global():
 
 
 class Unsaveable(keras.layers.Layer):
-    """A layer whose config Keras cannot write: `model.save` fails."""
+    """A layer Keras can save neither whole (its config) nor as weights."""
 
     def call(self, inputs):
         return inputs
 
     def get_config(self):
+        raise NotImplementedError("this layer cannot be saved")
+
+    def save_own_variables(self, store):  # nor its weights alone
         raise NotImplementedError("this layer cannot be saved")
 
 
