@@ -85,11 +85,9 @@ class Dimension(metaclass=_MarkerMeta):
 
     def named(self, name: str) -> Dimension:
         """A copy of this dimension with `name`, used where the context names it."""
-        from keras_hparams.space import from_config
-
         config = self.get_config()
         config["name"] = name
-        return from_config(config)
+        return type(self).from_config(config)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Dimension) and self.get_config() == other.get_config()
