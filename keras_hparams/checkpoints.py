@@ -188,12 +188,13 @@ def load_model(
     import keras
 
     check_model_file(checkpoint, trial_id)
-    weights_only = _config(checkpoint).get("class_name") == WEIGHTS_ONLY
+    config = _config(checkpoint)
+    weights_only = config.get("class_name") == WEIGHTS_ONLY
     if weights_only and rebuild is None:
         raise ValueError(
             f"The checkpoint {checkpoint} of trial {trial_id} holds the model's "
             "weights alone: Keras could not save the model whole "
-            f"({_config(checkpoint)['config'].get('reason', '')}). Its builder "
+            f"({config['config'].get('reason', '')}). Its builder "
             "rebuilds it: make a kh.Tuner with the same builder, directory and "
             "project_name and call its best_model()."
         )
