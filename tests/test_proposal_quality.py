@@ -50,16 +50,40 @@ class BlindBayesian(BayesianOptimization):
         return super()._ask(optimizer, points, shuffled, pending, n)
 
 
-def _median_best(make_algorithm, seeds=SEEDS) -> float:
-    """The median over `seeds` of the best score of a search of BUDGET trials."""
+def _mixed_space() -> SearchSpace:
+    return SearchSpace(
+        [
+            kh.Float("lr", 1e-4, 1e-1, log=True, default=1e-2),
+            kh.Int("units", 16, 256, step=16, default=64),
+            kh.Choice("activation", ["relu", "tanh", "gelu"]),
+            kh.Float("dropout", 0.0, 0.6, default=0.5),
+        ]
+    )
+
+
+def _mixed(params: dict) -> float:
+    """0 at lr=1e-3, units=128, gelu and dropout=0.25 (inside its range, where the
+    issue saw proposals stuck at the bounds); any other activation costs 0.3."""
+    return (
+        ((math.log10(params["lr"]) + 3) / 2) ** 2
+        + ((params["units"] - 128) / 240) ** 2
+        + ((params["dropout"] - 0.25) / 0.6) ** 2
+        + (0.0 if params["activation"] == "gelu" else 0.3)
+    )
+
+
+def _median_best(
+    make_algorithm, seeds=SEEDS, space=_bowl_space, function=_bowl, budget=BUDGET
+) -> float:
+    """The median over `seeds` of the best score of a search of `budget` trials."""
     bests = []
     for seed in seeds:
         algorithm = make_algorithm(seed=seed)
-        space = _bowl_space()
-        trials = [Trial(1, {}, "completed", score=_bowl(space.complete({})))]
-        while len(trials) < BUDGET:
-            (params,) = algorithm.propose(space, trials)
-            score = _bowl(space.complete(params))
+        searched = space()
+        trials = [Trial(1, {}, "completed", score=function(searched.complete({})))]
+        while len(trials) < budget:
+            (params,) = algorithm.propose(searched, trials)
+            score = function(searched.complete(params))
             trials.append(Trial(len(trials) + 1, params, "completed", score=score))
         bests.append(min(t.score for t in trials))
     return float(np.median(bests))
@@ -75,3 +99,14 @@ def test_bayesian_finds_the_bottom_of_a_bowl_far_better_than_random():
 def test_the_check_fails_when_the_surrogate_learns_nothing():
     blind = _median_best(BlindBayesian, SEEDS[:3])
     assert blind > CLOSE, blind
+
+
+def test_bayesian_finds_the_optimum_of_a_mixed_space_far_better_than_random():
+    # A log-scaled rate, a stepped int, a categorical and a rate with an interior
+    # optimum, 25 trials. With the settings of 2026-12: median best 0.001 for
+    # Bayesian (seeds 0.0002-0.17), 0.16 for random.
+    options = dict(space=_mixed_space, function=_mixed, budget=25)
+    bayesian = _median_best(BayesianOptimization, **options)
+    random = _median_best(RandomSearch, **options)
+    assert bayesian < 0.01, (bayesian, random)
+    assert bayesian * RANDOM_RATIO < random, (bayesian, random)
