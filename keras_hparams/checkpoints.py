@@ -1,6 +1,7 @@
 """Files of a trial, in `<project>/trials/trial_NNNN/`: the one place that names them.
 
-`model.keras`: the best epoch's model, kept for the best few trials only.
+`model.keras`: the best epoch's model, kept for the best few trials only (its
+weights alone, marked so, where Keras cannot save the model whole).
 `progress.json` and `progress-*`: a running trial's last saved state, deleted when
 the trial ends (kept while a multi-fidelity search may still promote it).
 """
