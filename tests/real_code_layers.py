@@ -1,8 +1,9 @@
-"""Custom classes as Keras's guides write them, for tests/test_real_code.py.
+"""Custom classes as Keras's guides write them, for the tests.
 
-They live in a module that does not import keras_hparams, and are registered as
-Keras's serialization guide asks, so that a fresh process that imports this module
-loads the exported files without keras_hparams.
+They live in a module that does not import keras_hparams. Those registered as
+Keras's serialization guide asks load in a fresh process that imports this module,
+without keras_hparams; the unregistered ones (BareMLP, Head, Unsaveable) are the
+cases Keras cannot save or load whole.
 """
 
 import keras
@@ -95,3 +96,16 @@ class CustomStep(keras.Model):
             else:
                 metric.update_state(y, y_pred)
         return {m.name: m.result() for m in self.metrics}
+
+
+class Unsaveable(keras.layers.Layer):
+    """A layer Keras can save neither whole (its config) nor as weights."""
+
+    def call(self, inputs):
+        return inputs
+
+    def get_config(self):
+        raise NotImplementedError("this layer cannot be saved")
+
+    def save_own_variables(self, store):  # nor its weights alone
+        raise NotImplementedError("this layer cannot be saved")

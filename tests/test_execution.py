@@ -22,6 +22,7 @@ from keras_hparams.progress import format_params
 from keras_hparams.runner import Job, Task
 from keras_hparams.trial import COMPLETED, FAILED, INTERRUPTED, Trial
 from tests.conftest import make_builder
+from tests.real_code_layers import Unsaveable
 from tests.test_trial_callbacks import Events
 
 pytestmark = pytest.mark.slow
@@ -529,19 +530,6 @@ def test_a_script_without_a_main_guard_is_told_why_its_workers_die(tmp_path):
     assert "ERROR: failed The search ended with no completed trial" in run.stdout
     assert "trial 1: The worker process running this trial exited with " in (run.stdout)
     assert "It finished no trial; its error is printed above." in run.stdout
-
-
-class Unsaveable(keras.layers.Layer):
-    """A layer Keras can save neither whole (its config) nor as weights."""
-
-    def call(self, inputs):
-        return inputs
-
-    def get_config(self):
-        raise NotImplementedError("this layer cannot be saved")
-
-    def save_own_variables(self, store):  # nor its weights alone
-        raise NotImplementedError("this layer cannot be saved")
 
 
 @kh.tunable

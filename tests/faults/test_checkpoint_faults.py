@@ -15,6 +15,7 @@ import pytest
 
 import keras_hparams as kh
 from tests.faults import TALLY, invariants, launch
+from tests.real_code_layers import Unsaveable
 
 pytestmark = pytest.mark.faults
 
@@ -32,19 +33,6 @@ def build_with_a_global():
     )
     model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
-
-
-class Unsaveable(keras.layers.Layer):
-    """A layer Keras can save neither whole (its config) nor as weights."""
-
-    def call(self, inputs):
-        return inputs
-
-    def get_config(self):
-        raise NotImplementedError("this layer cannot be saved")
-
-    def save_own_variables(self, store):  # nor its weights alone
-        raise NotImplementedError("this layer cannot be saved")
 
 
 @kh.tunable
