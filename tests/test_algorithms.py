@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import warnings
@@ -272,15 +273,20 @@ def test_bayesian_minimizes():
     assert _distance_to_optimum(found) < 0.05
     assert _distance_to_optimum(found) < _distance_to_optimum(random_found)
     # After the 3 initial random points, half the proposals are near the optimum
-    # (the others explore: the worse scores are told compressed, see _warped).
-    later = [abs(t.params["x"] - 0.3) for t in found[3:]]
+    # (the others explore: the worse scores are told compressed, see _warped)
+    # when EI asks for any improvement: the default xi (0.01) is more than this
+    # parabola has left once a point is within 0.1 of 0.3, so it explores more.
+    exploiting = BayesianOptimization(seed=0, xi=0.0)
+    later = [
+        abs(t.params["x"] - 0.3) for t in _search(exploiting, space, score, 11)[3:]
+    ]
     assert sum(distance < 0.06 for distance in later) >= len(later) / 2
 
 
 def test_bayesian_maximizes_with_direction_max():
     space = SearchSpace([kh.Float("x", 0.0, 1.0)])
     trials = _search(
-        BayesianOptimization(seed=0),
+        BayesianOptimization(seed=0, xi=0.0),  # any improvement: see above
         space,
         lambda p: 1.0 - (p["x"] - 0.3) ** 2,
         budget=11,
@@ -676,13 +682,38 @@ def test_bayesian_batch_is_distinct_and_avoids_pending_trials():
     assert again == proposals
 
 
-def test_bayesian_batch_with_the_worst_lie_spreads_out():
+@pytest.mark.parametrize("lie", ["worst", "believer"])
+def test_bayesian_batch_spreads_out(lie):
     space = _line()
     for seed in range(3):
         trials = _random_history(space, _parabola, 6, seed=seed)
-        batch = BayesianOptimization(seed=seed).propose(space, trials, 4)
+        batch = BayesianOptimization(seed=seed, lie=lie).propose(space, trials, 4)
         xs = sorted(p["x"] for p in batch)
         assert min(np.diff(xs)) > 0.02, xs
+
+
+def test_believer_tells_pending_trials_and_proposals_the_prediction():
+    space = _line()
+    trials = _random_history(space, _parabola, 5)
+    trials += [Trial(6, {"x": 0.9}, "running"), Trial(7, {"x": 0.31}, "running")]
+    algorithm = RecordingBayesian(seed=0)  # lie="believer" by default
+    proposals = algorithm.propose(space, trials, 3)
+    optimizer = algorithm.optimizer
+    told = bayesian._warped([t.score for t in trials[:5]])
+    assert optimizer.yi[:5] == told
+    assert optimizer.Xi[5:7] == [[0.9], [0.31]]
+    # Each lie is the surrogate's mean there, given what it was told before: far
+    # from the optimum a poor score, near it a good one (not one constant).
+    model = _gp.with_fixed_kernel(optimizer.models[-1])
+    model.fit(optimizer.space.transform(optimizer.Xi[:5]), told)
+    np.testing.assert_allclose(
+        optimizer.yi[5:7], model.predict(optimizer.space.transform([[0.9], [0.31]]))
+    )
+    assert optimizer.yi[6] < np.median(told) < optimizer.yi[5]
+    assert len(optimizer.Xi) == 9  # and the first two proposals, told the same way
+    for point, lie in zip(optimizer.Xi[7:], optimizer.yi[7:], strict=True):
+        assert [p["x"] for p in proposals[:2]].count(point[0]) == 1
+        assert min(told) - 1 < lie < max(told) + 1
 
 
 def test_bayesian_tells_pending_trials_the_lie_in_one_fit():
@@ -776,9 +807,13 @@ def test_fast_gaussian_process_predicts_like_skopts(categorical):
     points = space.rvs(n_samples=30, random_state=0)
     x = space.transform(points)
     y = np.random.default_rng(0).normal(size=30)
-    fast = _gp.gaussian_process(dimensions, seed=0).fit(x, y)
-    slow = cook_estimator("GP", space=dimensions, random_state=0).fit(x, y)
+    # The same kernel in both (ours is fitted with priors, skopt's without).
+    fast = _gp.with_fixed_kernel(_gp.gaussian_process(dimensions, seed=0).fit(x, y))
+    slow = cook_estimator("GP", space=dimensions, random_state=0)
+    slow = slow.set_params(kernel=fast.kernel, optimizer=None)
+    fast, slow = fast.fit(x, y), slow.fit(x, y)
     assert isinstance(fast, _gp.FastGaussianProcess)
+    assert not isinstance(slow, _gp.FastGaussianProcess)
     grid = space.transform(space.rvs(n_samples=200, random_state=1))
     for fast_part, slow_part in zip(
         fast.predict(grid, return_std=True),
@@ -795,6 +830,62 @@ def test_fast_gaussian_process_predicts_like_skopts(categorical):
             strict=True,
         ):
             np.testing.assert_allclose(fast_part, slow_part)
+
+
+def test_kernel_prior_gradient_and_objective():
+    from skopt.learning import GaussianProcessRegressor
+    from skopt.space import Categorical, Real
+
+    dimensions = [
+        Real(0.0, 1.0),
+        Real(1e-4, 1.0, prior="log-uniform"),
+        Categorical(list("abc")),
+    ]
+    gp = _gp.gaussian_process(dimensions, seed=0)
+    rng = np.random.default_rng(0)
+    x = np.hstack([rng.uniform(size=(12, 2)), np.eye(3)[rng.integers(3, size=12)]])
+    y = np.sin(4 * x[:, 0]) + x[:, 1] + x[:, 2]
+    gp.fit(x, y)
+    gp.kernel_ = gp.kernel  # skopt sets the fitted noise to 0 (log: -inf)
+    theta = gp.kernel.theta + rng.normal(scale=0.5, size=gp.kernel.theta.shape)
+    value, gradient = _gp.log_prior(gp.kernel, theta)
+    step = 1e-6
+    for i in range(len(theta)):
+        shifted = theta.copy()
+        shifted[i] += step
+        numeric = (_gp.log_prior(gp.kernel, shifted)[0] - value) / step
+        assert numeric == pytest.approx(gradient[i], rel=1e-3, abs=1e-4)
+    # The fit maximizes the likelihood plus the prior, with the prior's gradient.
+    plain = GaussianProcessRegressor.log_marginal_likelihood(gp, theta, True)
+    with_prior = gp.log_marginal_likelihood(theta, True)
+    assert with_prior[0] == pytest.approx(plain[0] + value)
+    np.testing.assert_allclose(with_prior[1], plain[1] + gradient)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_kernel_priors_keep_length_scales_off_their_bounds():
+    """Six points of a function of all four inputs: the likelihood alone fits length
+    scales at their bounds (100: an input ignored; 0.01-0.1: nothing known between
+    the points); with the priors every one stays between 0.2 and 5."""
+    from skopt.learning import GaussianProcessRegressor
+    from skopt.space import Real
+
+    dimensions = [Real(0.0, 1.0)] * 4
+    at_bounds = 0
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(size=(6, 4))
+        y = ((x - 0.3) ** 2).sum(axis=1)
+        ours = _gp.gaussian_process(dimensions, seed=0).fit(x, y)
+        params = _gp.gaussian_process(dimensions, seed=0).get_params(deep=False)
+        plain = GaussianProcessRegressor(**params).fit(x, y)
+        assert np.all(
+            (ours.kernel_.k1.k2.length_scale > 0.2)
+            & (ours.kernel_.k1.k2.length_scale < 5)
+        ), ours.kernel_
+        plain_scales = plain.kernel_.k1.k2.length_scale
+        at_bounds += np.any((plain_scales > 50) | (plain_scales < 0.1))
+    assert at_bounds >= 3  # what the priors prevent
 
 
 def test_bayesian_uses_the_fast_gaussian_process():
@@ -887,13 +978,13 @@ def test_kept_kernel_fits_are_few():
 
 def test_gp_hedge_draws_one_acquisition_function_per_proposal():
     space, trials = _mixed_history(6)
-    algorithm = RecordingBayesian(seed=0)
+    algorithm = RecordingBayesian(seed=0, acq_func="gp_hedge")
     algorithm.propose(space, trials)
     assert algorithm.optimizer.acq_func in bayesian.HEDGED
     assert algorithm.optimizer.cand_acq_funcs_ == [algorithm.optimizer.acq_func]
     dimensions = _design_dimensions(space)
     drawn = {
-        BayesianOptimization(seed=seed)
+        BayesianOptimization(seed=seed, acq_func="gp_hedge")
         ._optimizer(dimensions, 4, np.random.default_rng(seed))
         .acq_func
         for seed in range(30)
@@ -903,6 +994,7 @@ def test_gp_hedge_draws_one_acquisition_function_per_proposal():
         algorithm = RecordingBayesian(seed=0, acq_func=acq_func)
         algorithm.propose(space, trials)
         assert algorithm.optimizer.acq_func == acq_func
+    assert BayesianOptimization().acq_func == "EI"  # the default
 
 
 def _design_dimensions(space):
@@ -1048,6 +1140,19 @@ def test_acquisition_options_reach_skopt(settings):
     }
 
 
+def test_proposals_with_xi_0_do_not_depend_on_the_scores_scale():
+    """With xi=0, the same search of a score and of 1,000 times it proposes the
+    same (xi asks EI and PI for an improvement in the scores' units)."""
+    space = _line()
+    trials = _random_history(space, _parabola, 5)
+    scaled = [dataclasses.replace(t, score=1000 * t.score) for t in trials]
+    for acq_func in ("EI", "PI"):
+        options = {"seed": 0, "acq_func": acq_func, "xi": 0.0}
+        small = BayesianOptimization(**options).propose(space, trials)
+        large = BayesianOptimization(**options).propose(space, scaled)
+        assert small[0]["x"] == pytest.approx(large[0]["x"], abs=1e-3)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -1059,7 +1164,8 @@ def test_acquisition_options_reach_skopt(settings):
         ),
         (
             {"lie": "cl_min"},
-            "For BayesianOptimization, expected lie in ('worst', 'mean', 'best'). "
+            "For BayesianOptimization, expected lie in ('believer', 'worst', 'mean', "
+            "'best'). "
             "Received: lie='cl_min'.",
         ),
         (

