@@ -663,7 +663,8 @@ def test_bayesian_moves_away_from_a_running_trial(seed):
     assert abs(beside - alone) > 0.02
 
 
-def test_bayesian_batch_is_distinct_and_avoids_pending_trials():
+@pytest.mark.parametrize("surrogate", bayesian.SURROGATES)
+def test_bayesian_batch_is_distinct_and_avoids_pending_trials(surrogate):
     space = _small_space()
     trials = _random_history(space, _small_score, 8)
     pending = [
@@ -671,14 +672,16 @@ def test_bayesian_batch_is_distinct_and_avoids_pending_trials():
         Trial(10, {"lr": 0.02, "units": 64, "act": "relu"}, "interrupted"),
     ]
     history = trials + pending
-    proposals = BayesianOptimization(seed=0).propose(space, history, 4)
+    proposals = BayesianOptimization(seed=0, surrogate=surrogate).propose(
+        space, history, 4
+    )
     assert len(proposals) == 4
     keys = {_key(p) for p in proposals}
     assert len(keys) == 4
     assert not keys & {_key(t.params) for t in history}
     for params in proposals:
         _check_proposal(space, params)
-    again = BayesianOptimization(seed=0).propose(space, history, 4)
+    again = BayesianOptimization(seed=0, surrogate=surrogate).propose(space, history, 4)
     assert again == proposals
 
 

@@ -125,7 +125,7 @@ def with_fixed_kernel(gp: Any) -> Any:
 
     Fitting the copy solves one linear system instead of optimizing the kernel's
     hyperparameters from several starts: the expensive part of a fit. Used between
-    the counts at which `KernelFits` fits a kernel, and for the constant liar's extra
+    the counts at which `KernelFits` fits a kernel, and for the lies' extra
     points, where the hyperparameters are held fixed (as in Ginsbourger et al.,
     "Kriging is well-suited to parallelize optimization", 2010).
     """

@@ -278,9 +278,7 @@ class BayesianOptimization(Algorithm):
         from keras_hparams.algorithms import _gp
 
         told = _warped(scores)
-        lie = float(
-            {"worst": max, "mean": np.mean, "best": min}.get(self.lie, max)(told)
-        )
+        constant = {"worst": max, "mean": np.mean, "best": min}.get(self.lie)
         if isinstance(optimizer.base_estimator_, _gp.FastGaussianProcess):
             if self._kernel_fits is None:
                 self._kernel_fits = _gp.KernelFits(self.seed, _warped)
@@ -290,26 +288,28 @@ class BayesianOptimization(Algorithm):
             optimizer.base_estimator_ = self._kernel_fits.gaussian_process(
                 optimizer.space, optimizer.space.transform(points), np.asarray(scores)
             )
+
+        def lies(model: Any, at: list[list]) -> list[float]:
+            if constant is not None:
+                return [float(constant(told))] * len(at)
+            if not at:
+                return []
+            return [float(y) for y in model.predict(optimizer.space.transform(at))]
+
         asked = []
         with warnings.catch_warnings():
             # skopt warns when a point is told twice or asked again; both handled.
             warnings.simplefilter("ignore")
-            if self.lie == "believer" and pending:
-                model = clone(optimizer.base_estimator_)
-                model.fit(optimizer.space.transform(points), told)
-                lies = model.predict(optimizer.space.transform(pending)).tolist()
+            if constant is None and pending:  # the believer: predicted from points
+                observed = clone(optimizer.base_estimator_)
+                observed.fit(optimizer.space.transform(points), told)
             else:
-                lies = [lie] * len(pending)
-            optimizer.tell(points + pending, told + lies)
+                observed = None
+            optimizer.tell(points + pending, told + lies(observed, pending))
             for _ in range(n):
                 asked.append(optimizer.ask())
                 if len(asked) < n:
-                    if self.lie == "believer":
-                        believed = optimizer.models[-1].predict(
-                            optimizer.space.transform([asked[-1]])
-                        )
-                        lie = float(believed[0])
-                    optimizer.tell(asked[-1], lie)
+                    optimizer.tell(asked[-1], lies(optimizer.models[-1], asked[-1:])[0])
         return asked
 
     def _optimizer(

@@ -36,7 +36,7 @@ class BayesianHyperband(Hyperband):
     Until some rung has enough scores, and for a `random_fraction` of the
     proposals throughout (seeded, so a resumed search draws the same), the values
     are drawn at random. Trials running without a score at that rung are told to
-    the optimizer as pending (its constant liar keeps proposals away from them);
+    the optimizer as pending (its lie keeps proposals away from them);
     trials stopped below that rung only keep their values from being proposed
     again.
 

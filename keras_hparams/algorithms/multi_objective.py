@@ -55,7 +55,7 @@ class MultiObjectiveBayesian(Algorithm):
     so the surrogate learns where infeasible values lie and proposes elsewhere.
 
     **Parallel workers.** Running and interrupted trials are passed on as pending:
-    `BayesianOptimization` tells them its constant lie. A batch of `n` proposals
+    `BayesianOptimization` tells them its lie. A batch of `n` proposals
     draws new weights for each, the earlier ones of the batch pending.
 
     Args:
