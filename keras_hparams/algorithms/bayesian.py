@@ -278,7 +278,8 @@ class BayesianOptimization(Algorithm):
         from keras_hparams.algorithms import _gp
 
         told = _warped(scores)
-        constant = {"worst": max, "mean": np.mean, "best": min}.get(self.lie)
+        constants = {"worst": max, "mean": np.mean, "best": min}
+        constant = float(constants[self.lie](told)) if self.lie in constants else None
         if isinstance(optimizer.base_estimator_, _gp.FastGaussianProcess):
             if self._kernel_fits is None:
                 self._kernel_fits = _gp.KernelFits(self.seed, _warped)
@@ -291,7 +292,7 @@ class BayesianOptimization(Algorithm):
 
         def lies(model: Any, at: list[list]) -> list[float]:
             if constant is not None:
-                return [float(constant(told))] * len(at)
+                return [constant] * len(at)
             if not at:
                 return []
             return [float(y) for y in model.predict(optimizer.space.transform(at))]
