@@ -4,7 +4,7 @@ full-budget Bayesian search, and its score at the same epoch budget.
 Run: python benchmarks/multi_fidelity.py [--seeds 5] [--trials 30] [--epochs 9]
      [--tasks curve digits diabetes] [--methods bayesian hyperband
      bayesian_hyperband successive_halving kerastuner_hyperband] [--jobs 2]
-     [--append benchmarks/RESULTS.md]
+     [--append benchmarks/RESULTS.md] [--save runs.json] [--reuse runs.json]
 (KerasTuner is benchmark-only: `pip install keras-tuner`.)
 
 Tasks: `digits` and `diabetes` (scikit-learn's data, the MLP and space of
@@ -343,6 +343,24 @@ def table(rows, args) -> str:
     return "\n".join(lines)
 
 
+def reused(args, header: str) -> list[dict]:
+    """The runs of an earlier `--save` file for the methods not run now."""
+    if args.reuse is None:
+        return []
+    with open(args.reuse) as handle:
+        saved = json.load(handle)
+    if saved["header"] != header:
+        raise SystemExit(
+            f"--reuse {args.reuse} ran another budget or seeds:\n  {saved['header']}"
+            f"\nagainst this run's\n  {header}"
+        )
+    return [
+        r
+        for r in saved["results"]
+        if r["method"] not in args.methods and r["task"] in args.tasks
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=5)
@@ -354,6 +372,13 @@ def main() -> None:
     parser.add_argument("--append", default=None, help="a RESULTS.md to append to")
     parser.add_argument(
         "--save", default=None, help="a JSON file for every run's epochs and losses"
+    )
+    parser.add_argument(
+        "--reuse",
+        default=None,
+        help="a --save file of an earlier run with the same budget and seeds: the "
+        "runs of methods not in --methods are read from it (code they do not use "
+        "changed since)",
     )
     args = parser.parse_args()
     if "bayesian" not in args.methods:
@@ -368,6 +393,7 @@ def main() -> None:
         f"seeds 0-{args.seeds - 1}"
     )
     print(header, flush=True)
+    results = reused(args, header)
     jobs = [
         (task, method, seed, args)
         for task in args.tasks
@@ -375,7 +401,6 @@ def main() -> None:
         for method in args.methods
     ]
     context = multiprocessing.get_context("spawn")
-    results = []
     with context.Pool(args.jobs, maxtasksperchild=1) as pool:
         for result in pool.imap_unordered(run_one, jobs):
             results.append(result)
@@ -388,6 +413,8 @@ def main() -> None:
             if args.save:  # after each run: a stopped benchmark keeps its runs
                 with open(args.save, "w") as handle:
                     json.dump({"header": header, "results": results}, handle)
+    ran = {r["method"] for r in results}
+    args.methods = [m for m in METHODS if m in ran] + sorted(ran - set(METHODS))
     text = table(summarize(results, args), args)
     print(text)
     if args.append:

@@ -334,6 +334,10 @@ def test_epochs_come_from_search_unless_max_epochs_is_given():
             lambda: BayesianHyperband(min_observations=0),
             r"BayesianHyperband\(min_observations=...\) expects an integer >= 1",
         ),
+        (
+            lambda: BayesianHyperband(lower_rungs="yes"),
+            r"BayesianHyperband\(lower_rungs=...\) expects True or False",
+        ),
     ],
 )
 def test_bad_arguments_are_refused(make, message):
@@ -365,8 +369,9 @@ def _scored(scores_by_epochs):
     return trials
 
 
-def test_the_model_is_fitted_at_the_largest_rung_with_enough_scores():
-    bohb = BayesianHyperband(0, random_fraction=0.0)  # 2 dimensions: 3 needed
+def test_with_lower_rungs_the_model_is_fitted_at_the_largest_rung_with_enough():
+    # BOHB's rule: 2 dimensions, so 3 scores needed.
+    bohb = BayesianHyperband(0, random_fraction=0.0, lower_rungs=True)
     low = [[[1, 0.1 * i]] for i in range(5)]
     trials = _scored(low + [[[1, 0.6], [3, 0.7]], [[1, 0.5], [3, 0.4]]])
     seen = bohb.trials_at_rung(SPACE, trials)
@@ -389,9 +394,33 @@ def test_the_model_is_fitted_at_the_largest_rung_with_enough_scores():
     assert bohb.trials_at_rung(SPACE, trials[:2]) is None
 
 
+def test_by_default_the_model_waits_for_enough_scores_at_the_last_rung():
+    bohb = BayesianHyperband(0, random_fraction=0.0)  # 2 dimensions: 3 needed
+    low = _scored([[[1, 0.1 * i]] for i in range(6)] + [[[1, 0.6], [3, 0.7]]] * 3)
+    # Plenty of scores at 1 and 3 epochs, none at the last rung: random values.
+    assert bohb.trials_at_rung(SPACE, low) is None
+    assert bohb.propose(SPACE, low, 1) == Hyperband(0).propose(SPACE, low, 1)
+    # Trained to 9 epochs, the last rung: "completed".
+    last = _scored([[[1, 0.5], [3, 0.4], [9, score]] for score in (0.5, 0.4, 0.3)])
+    last = [
+        dataclasses.replace(t, id=10 + i, status=COMPLETED) for i, t in enumerate(last)
+    ]
+    running = dataclasses.replace(low[0], id=20, status=RUNNING, score=None)
+    assert bohb.trials_at_rung(SPACE, low + last[:2] + [running]) is None  # 2 < 3
+    seen = bohb.trials_at_rung(SPACE, low + last + [running])
+    assert {t.id: t.score for t in seen if t.status == COMPLETED} == {
+        10: 0.5,
+        11: 0.4,
+        12: 0.3,
+    }
+    statuses = {t.id: t.status for t in seen}
+    assert statuses[20] == RUNNING  # pending: the lie keeps proposals away
+    assert all(statuses[t.id] == FAILED for t in low)  # only their values kept
+
+
 def test_proposals_are_random_until_a_rung_has_enough_scores_then_bayesian():
     few = _scored([[[1, 0.1]], [[1, 0.2]]])
-    bohb = BayesianHyperband(4, random_fraction=0.0)
+    bohb = BayesianHyperband(4, random_fraction=0.0, lower_rungs=True)
     assert bohb.propose(SPACE, few, 1) == Hyperband(4).propose(SPACE, few, 1)
     enough = _scored([[[1, 0.1 * i]] for i in range(6)])
     expected = BayesianOptimization(4).propose(
