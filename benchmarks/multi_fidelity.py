@@ -21,6 +21,8 @@ Methods, all in the same space with the same seeds:
   budget every other method gets;
 - `hyperband`, `bayesian_hyperband`: `max_epochs=--epochs`, `factor=3`, as many
   configurations as fit in the budget;
+- `bayesian_hyperband_last_rung` (only when asked for): `lower_rungs=False`, its
+  model waits for enough scores at the last rung;
 - `successive_halving`: Bayesian proposals with `pruner="successive_halving"`,
   stopped when the budget is spent;
 - `kerastuner_hyperband`: `keras_tuner.Hyperband(max_epochs=--epochs, factor=3)`,
@@ -203,6 +205,9 @@ def run_ours(task, method, seed, args, budget):
     if method in ("hyperband", "bayesian_hyperband"):
         kind = kh.algorithms.ALGORITHMS[method]
         options = {"max_trials": configurations(args), "algorithm": kind(seed)}
+    elif method == "bayesian_hyperband_last_rung":
+        algorithm = kh.algorithms.BayesianHyperband(seed, lower_rungs=False)
+        options = {"max_trials": configurations(args), "algorithm": algorithm}
     elif method == "successive_halving":
         options = {"max_trials": 10_000, "pruner": "successive_halving"}
         Epochs.budget = budget
@@ -367,7 +372,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=9)
     parser.add_argument("--tasks", nargs="+", default=["curve", "digits", "diabetes"])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(METHODS),
+        choices=[*METHODS, "bayesian_hyperband_last_rung"],
+    )
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--append", default=None, help="a RESULTS.md to append to")
     parser.add_argument(
@@ -381,8 +391,6 @@ def main() -> None:
         "changed since)",
     )
     args = parser.parse_args()
-    if "bayesian" not in args.methods:
-        args.methods.insert(0, "bayesian")  # it sets every seed's target
     header = (
         f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
         f"{platform.python_version()}, keras {keras.__version__}; budget "
@@ -394,6 +402,8 @@ def main() -> None:
     )
     print(header, flush=True)
     results = reused(args, header)
+    if "bayesian" not in args.methods + [r["method"] for r in results]:
+        args.methods.insert(0, "bayesian")  # it sets every seed's target
     jobs = [
         (task, method, seed, args)
         for task in args.tasks

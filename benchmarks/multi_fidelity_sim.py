@@ -23,9 +23,10 @@ over 400 random values, 1 / 3 epochs against 9):
 - `cross`: the best floors learn slowest (-0.82 / -0.50): low budgets lie.
 
 Methods: `bayesian` (30 full trials of 9 epochs: its final best is each seed's
-target, its epochs the budget), `hyperband`, `bayesian_hyperband` (the default:
-its model waits for the last rung) and `bayesian_hyperband_lower_rungs` (BOHB's
-rule: the largest rung with enough scores). Reported per task and method: the best
+target, its epochs the budget), `hyperband`, `bayesian_hyperband` (the default,
+BOHB's rule: its model fitted on the largest rung with enough scores) and
+`bayesian_hyperband_last_rung` (`lower_rungs=False`: random values until the last
+rung has enough scores). Reported per task and method: the best
 loss after a third of the budget and at the budget (mean / median over seeds), in
 how many seeds the method reached the target (at all, and within a third of the
 budget), and the Mann-Whitney p-value of the best at the budget against
@@ -60,7 +61,7 @@ METHODS = (
     "bayesian",
     "hyperband",
     "bayesian_hyperband",
-    "bayesian_hyperband_lower_rungs",
+    "bayesian_hyperband_last_rung",
 )
 DIMENSIONS = {
     "layers": kh.Int("layers", 1, 3),
@@ -182,8 +183,8 @@ def make(method: str, seed: int):
         return Hyperband(seed)
     if method == "bayesian_hyperband":
         return BayesianHyperband(seed)
-    if method == "bayesian_hyperband_lower_rungs":
-        return BayesianHyperband(seed, lower_rungs=True)
+    if method == "bayesian_hyperband_last_rung":
+        return BayesianHyperband(seed, lower_rungs=False)
     raise ValueError(f"Unknown method {method!r}; expected one of {METHODS}.")
 
 

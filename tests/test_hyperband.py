@@ -369,9 +369,8 @@ def _scored(scores_by_epochs):
     return trials
 
 
-def test_with_lower_rungs_the_model_is_fitted_at_the_largest_rung_with_enough():
-    # BOHB's rule: 2 dimensions, so 3 scores needed.
-    bohb = BayesianHyperband(0, random_fraction=0.0, lower_rungs=True)
+def test_the_model_is_fitted_at_the_largest_rung_with_enough_scores():
+    bohb = BayesianHyperband(0, random_fraction=0.0)  # 2 dimensions: 3 needed
     low = [[[1, 0.1 * i]] for i in range(5)]
     trials = _scored(low + [[[1, 0.6], [3, 0.7]], [[1, 0.5], [3, 0.4]]])
     seen = bohb.trials_at_rung(SPACE, trials)
@@ -394,10 +393,13 @@ def test_with_lower_rungs_the_model_is_fitted_at_the_largest_rung_with_enough():
     assert bohb.trials_at_rung(SPACE, trials[:2]) is None
 
 
-def test_by_default_the_model_waits_for_enough_scores_at_the_last_rung():
-    bohb = BayesianHyperband(0, random_fraction=0.0)  # 2 dimensions: 3 needed
+def test_without_lower_rungs_the_model_waits_for_enough_scores_at_the_last_rung():
+    # 2 dimensions, so 3 scores needed.
+    bohb = BayesianHyperband(0, random_fraction=0.0, lower_rungs=False)
     low = _scored([[[1, 0.1 * i]] for i in range(6)] + [[[1, 0.6], [3, 0.7]]] * 3)
-    # Plenty of scores at 1 and 3 epochs, none at the last rung: random values.
+    # Plenty of scores at 1 and 3 epochs, none at the last rung: random values
+    # (BOHB's rule, the default, fits the model on the 3-epoch scores).
+    assert BayesianHyperband(0).trials_at_rung(SPACE, low) is not None
     assert bohb.trials_at_rung(SPACE, low) is None
     assert bohb.propose(SPACE, low, 1) == Hyperband(0).propose(SPACE, low, 1)
     # Trained to 9 epochs, the last rung: "completed".
@@ -420,7 +422,7 @@ def test_by_default_the_model_waits_for_enough_scores_at_the_last_rung():
 
 def test_proposals_are_random_until_a_rung_has_enough_scores_then_bayesian():
     few = _scored([[[1, 0.1]], [[1, 0.2]]])
-    bohb = BayesianHyperband(4, random_fraction=0.0, lower_rungs=True)
+    bohb = BayesianHyperband(4, random_fraction=0.0)
     assert bohb.propose(SPACE, few, 1) == Hyperband(4).propose(SPACE, few, 1)
     enough = _scored([[[1, 0.1 * i]] for i in range(6)])
     expected = BayesianOptimization(4).propose(
