@@ -56,6 +56,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from algorithms import load_task, make_model  # noqa: E402
+from multi_fidelity_sim import configurations, shape  # noqa: E402
 
 import keras_hparams as kh  # noqa: E402
 from keras_hparams.algorithms.brackets import Schedule  # noqa: E402
@@ -99,18 +100,9 @@ def curve_shape(layers, units, dropout, lr, activation):
     correlation of the loss after 1 and after 9 epochs is 0.64, and the best 20
     after 9 epochs rank 164th of 400 (median) after 1 epoch.
     """
-    a = (math.log10(lr) + 4) / 3  # 0 to 1
-    w = float(np.mean(units)) / 256
-    floor = (
-        0.05
-        + 0.8 * (a - 0.6) ** 2
-        + 0.4 * (w - 0.8) ** 2
-        + 0.3 * (dropout - 0.15) ** 2
-        + 0.03 * (3 - layers)
-        + (0.04 if activation == "tanh" else 0.0)
-    )
-    rate = (0.2 + 1.3 * a) * (1 - 0.6 * w) / math.sqrt(layers)
-    return floor, rate
+    values = {"layers": layers, "dropout": dropout, "lr": lr, "activation": activation}
+    values.update({f"units_{i}": u for i, u in enumerate(units)})
+    return shape("curve", values)  # one formula, shared with the simulation
 
 
 @keras.saving.register_keras_serializable("benchmarks")
@@ -223,15 +215,6 @@ def run_ours(task, method, seed, args, budget):
         except BudgetSpent:
             pass
         return tuner.best_score, len(tuner.trials)
-
-
-def configurations(args) -> int:
-    """The most configurations whose Hyperband schedule fits in the budget."""
-    schedule, budget = Schedule(args.epochs, 3), args.trials * args.epochs
-    n = 1
-    while schedule.total_epochs(n + 1) <= budget:
-        n += 1
-    return n
 
 
 def run_kerastuner(task, seed, args, budget):
