@@ -76,7 +76,8 @@ def write_config(
             scalar Keras's TensorBoard callback writes in `train` or `validation`.
 
     Returns:
-        The event file written.
+        The configuration's event file left in `folder`: this one, or one written
+        at the same time by another process.
     """
     import tensorflow as tf
     from tensorboard.plugins.hparams import summary_v2 as hp
@@ -90,14 +91,27 @@ def write_config(
         else:
             metrics.append(hp.Metric(f"epoch_{name}", group="train"))
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob(f"events.out.tfevents.*{CONFIG_SUFFIX}"):
-        old.unlink(missing_ok=True)
     writer = tf.summary.create_file_writer(str(folder), filename_suffix=CONFIG_SUFFIX)
     with writer.as_default():
         hp.hparams_config(hparams=hparams, metrics=metrics)
     writer.close()
-    (written,) = folder.glob(f"events.out.tfevents.*{CONFIG_SUFFIX}")
-    return written
+    # Trials that end together in worker processes or on Dask workers each write
+    # theirs: every writer keeps the newest by its name, so they agree on the one
+    # left and none deletes it.
+    written = sorted(folder.glob(f"events.out.tfevents.*{CONFIG_SUFFIX}"), key=_order)
+    for old in written[:-1]:
+        old.unlink(missing_ok=True)
+    return written[-1]
+
+
+def _order(path: Path) -> tuple[int, str, int, int]:
+    """When an event file was written, from its name: TensorFlow names it
+    `events.out.tfevents.<seconds>.<host>.<pid>.<count><suffix>`."""
+    fields = path.name[len("events.out.tfevents.") : -len(CONFIG_SUFFIX)].split(".")
+    try:
+        return int(fields[0]), ".".join(fields[1:-2]), int(fields[-2]), int(fields[-1])
+    except (ValueError, IndexError):  # another writer's naming: oldest
+        return -1, path.name, 0, 0
 
 
 def _choices(dimension: Dimension) -> list[Any]:

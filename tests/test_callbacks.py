@@ -308,3 +308,43 @@ def test_a_tuner_declares_its_search_space_to_the_dashboard(tuner):
     declared = {info.name for info in experiment.hparam_infos}
     assert declared == set(tuner.space.names)
     assert experiment.metric_infos[0].name.tag == tuner.objective.name
+
+
+_WRITE_CONFIGS = """
+import os, sys, time
+from pathlib import Path
+import keras_hparams as kh
+from keras_hparams import hparams_domains
+
+folder, go, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+space = kh.SearchSpace([kh.Int("units", 4, 16), kh.Choice("act", ["relu", "tanh"])])
+while not go.exists():
+    time.sleep(0.01)
+for i in range(40):
+    hparams_domains.write_config(folder, space, {"units": 4, name: i}, "loss", [])
+"""
+
+
+def test_trials_ending_together_in_two_processes_leave_one_configuration(tmp_path):
+    # Worker processes and Dask workers end trials at the same moment: each
+    # replaces the configuration in the shared log folder without failing the
+    # trial, and one configuration is left, not none or two.
+    import subprocess
+
+    folder, go = tmp_path / "logs", tmp_path / "go"
+    folder.mkdir()
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITE_CONFIGS, str(folder), str(go), name],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
+    go.touch()
+    errors = [w.communicate(timeout=600)[1] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], errors
+    assert len(list(folder.glob("events.out.tfevents.*"))) == 1
+    experiment = read_experiment(folder)
+    declared = [info.name for info in experiment.hparam_infos]
+    assert declared[:2] == ["units", "act"] and declared[2] in ("a", "b")
