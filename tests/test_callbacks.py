@@ -311,7 +311,7 @@ def test_a_tuner_declares_its_search_space_to_the_dashboard(tuner):
 
 
 _WRITE_CONFIGS = """
-import os, sys, time
+import sys, time
 from pathlib import Path
 import keras_hparams as kh
 from keras_hparams import hparams_domains
