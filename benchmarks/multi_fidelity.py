@@ -56,7 +56,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from algorithms import load_task, make_model  # noqa: E402
-from multi_fidelity_sim import configurations, shape  # noqa: E402
+from multi_fidelity_sim import configurations, make, shape  # noqa: E402
 
 import keras_hparams as kh  # noqa: E402
 from keras_hparams.algorithms.brackets import Schedule  # noqa: E402
@@ -194,12 +194,9 @@ def run_ours(task, method, seed, args, budget):
         )
 
     options = {"max_trials": args.trials, "algorithm": "bayesian"}
-    if method in ("hyperband", "bayesian_hyperband"):
-        kind = kh.algorithms.ALGORITHMS[method]
-        options = {"max_trials": configurations(args), "algorithm": kind(seed)}
-    elif method == "bayesian_hyperband_last_rung":
-        algorithm = kh.algorithms.BayesianHyperband(seed, lower_rungs=False)
-        options = {"max_trials": configurations(args), "algorithm": algorithm}
+    if method in ("hyperband", "bayesian_hyperband", "bayesian_hyperband_last_rung"):
+        # The same algorithm objects as the simulation's.
+        options = {"max_trials": configurations(args), "algorithm": make(method, seed)}
     elif method == "successive_halving":
         options = {"max_trials": 10_000, "pruner": "successive_halving"}
         Epochs.budget = budget
