@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import re
@@ -1025,7 +1026,7 @@ def _design_score(params: dict) -> float:
 
 @pytest.mark.parametrize("generator", ["sobol", "halton", "hammersly", "lhs", "grid"])
 def test_initial_points_follow_the_generator_design(generator):
-    from skopt.space import Space
+    from skopt.space import Real
     from skopt.utils import cook_initial_point_generator
 
     space = _design_space()
@@ -1035,17 +1036,56 @@ def test_initial_points_follow_the_generator_design(generator):
     # Each call rebuilds everything from the history; the design must not change.
     trials = _search(algorithm, space, _design_score, budget=6)
     dimensions = space.searchable()
-    skopt_space = Space([bayesian._to_skopt(d) for d in dimensions])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        design = cook_initial_point_generator(generator).generate(
-            skopt_space.dimensions, 6, random_state=algorithm._design_seed
+        cube = cook_initial_point_generator(generator).generate(
+            [Real(0.0, 1.0)] * len(dimensions), 6, random_state=algorithm._design_seed
         )
-    expected = [bayesian._from_point(dimensions, point) for point in design]
+    # x spans [0, 1], so its values are the design's coordinates themselves; lr's
+    # are them on the log scale, units' and act's the cell of the value they fall in.
+    expected = [
+        {
+            "x": u[0],
+            "lr": 10 ** (-4 + 3 * u[1]),
+            "units": 8 + 8 * int(u[2] * 8),
+            "act": ["relu", "tanh", "gelu"][int(u[3] * 3)],
+        }
+        for u in cube
+    ]
     unique = list({_key(p): p for p in expected}.values())
-    assert [t.params for t in trials[: len(unique)]] == unique
+    found = [t.params for t in trials[: len(unique)]]
+    assert [{**p, "lr": pytest.approx(p["lr"])} for p in unique] == found
     for trial in trials:
         _check_proposal(space, trial.params)
+
+
+@pytest.mark.parametrize("generator", ["sobol", "halton", "lhs"])
+def test_initial_design_gives_every_value_an_equal_share(generator):
+    """The first and last values of a Choice, a grid and an Int come as often as the
+    others (scikit-optimize's designs give them half the share, its issue #1172)."""
+    dimensions = [
+        kh.Choice("act", ["relu", "tanh", "sigmoid", "gelu"]),
+        kh.Int("units", 32, 512, step=32),
+        kh.Int("layers", 1, 4),
+        kh.Boolean("batch_norm"),
+    ]
+    design = _skopt.initial_design(generator, dimensions, 256, seed=0)
+    for d in dimensions:
+        counts = collections.Counter(values[d.name] for values in design)
+        assert set(counts) == set(d.values())
+        share = 256 / len(d.values())
+        # Within 10% (Halton's bases do not divide every count); skopt's own
+        # mapping gives the first and last values half the share.
+        assert all(abs(c - share) <= 0.1 * share + 1 for c in counts.values()), (
+            d.name,
+            counts,
+        )
+    # Log-scaled values spread evenly over the decades.
+    lr = kh.Float("lr", 1e-5, 1e-1, log=True)
+    values = [v["lr"] for v in _skopt.initial_design(generator, [lr], 256, seed=0)]
+    decades = collections.Counter(int(np.floor(np.log10(v))) for v in values)
+    assert sorted(decades) == [-5, -4, -3, -2]
+    assert all(abs(c - 64) <= 7.4 for c in decades.values()), decades
 
 
 def test_latin_hypercube_initial_points_fill_every_stratum():

@@ -7,6 +7,7 @@ is imported at the top).
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -80,18 +81,50 @@ def initial_design(
 ) -> list[dict[str, Any]]:
     """`n` points of a space-filling design ("sobol", "lhs", ...), as our values.
 
+    The generator fills the unit cube, and each coordinate becomes a value as a
+    random draw would (`from_unit`): every value of a Choice, a stepped or an integer
+    dimension takes an equal share. scikit-optimize's own mapping rounds to the
+    nearest value, which gives the first and the last value half the share of the
+    others (scikit-optimize issue #1172), so a design drew the first and last
+    Choice values, and the bounds of an Int, half as often as random search does.
     The design depends only on its arguments, so a search that rebuilds it at every
     proposal walks the same design each time.
     """
+    from skopt.space import Real
     from skopt.utils import cook_initial_point_generator
 
     with warnings.catch_warnings():
         # Sobol warns when n is not a power of 2; the first n points are still used.
         warnings.simplefilter("ignore")
-        points = cook_initial_point_generator(generator).generate(
-            [to_skopt(d) for d in dimensions], n, random_state=seed
+        cube = cook_initial_point_generator(generator).generate(
+            [Real(0.0, 1.0) for _ in dimensions], n, random_state=seed
         )
-    return [from_point(dimensions, point) for point in points]
+    return [
+        {d.name: from_unit(d, float(u)) for d, u in zip(dimensions, point, strict=True)}
+        for point in cube
+    ]
+
+
+def from_unit(dimension: Dimension, u: float) -> Any:
+    """The value at `u` in [0, 1] of the dimension's random distribution: uniform
+    over the values of a Choice, a grid or an Int, over the log for `log=True`."""
+    if isinstance(dimension, Choice):
+        count = len(dimension.choices)
+        return dimension.choices[min(int(u * count), count - 1)]
+    if dimension.step is not None:
+        count = int(dimension.cardinality())
+        return dimension.from_index(min(int(u * count), count - 1))
+    low, high = dimension.low, dimension.high
+    if isinstance(dimension, Int):
+        if dimension.log:  # as Int.sample: log-uniform over [low, high + 1)
+            value = math.exp(math.log(low) + u * math.log((high + 1) / low))
+            return min(int(value), high)
+        return low + min(int(u * (high - low + 1)), high - low)
+    if dimension.log:
+        value = math.exp(math.log(low) + u * math.log(high / low))
+    else:
+        value = low + u * (high - low)
+    return min(max(float(value), low), high)
 
 
 class QuantileGradientBoosting(RegressorMixin, BaseEstimator):

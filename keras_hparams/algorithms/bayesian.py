@@ -100,10 +100,12 @@ class BayesianOptimization(Algorithm):
         initial_point_generator: str, how the initial points are drawn: `"random"`,
             or one design of `n_initial_points` points, taken in order and skipping
             any already tried: `"sobol"`, `"halton"`, `"hammersly"`, `"lhs"` (Latin
-            hypercube), `"grid"`. Points left over when the initial phase ends (the
-            trial of your defaults takes one place) are not used; a dimension found
-            during the initial phase (a conditional one) starts a new design over
-            the larger space. Defaults to `"random"`.
+            hypercube), `"grid"`. Every value of a Choice, a stepped or an integer
+            dimension takes an equal share of a design, as in random draws.
+            Points left over when the initial phase ends (the trial of your
+            defaults takes one place) are not used; a dimension found during the
+            initial phase (a conditional one) starts a new design over the larger
+            space. Defaults to `"random"`.
         surrogate: str, `"GP"` (Gaussian process), `"RF"` (random forest), `"ET"`
             (extra trees) or `"GBRT"` (gradient-boosted quantile trees). Defaults to
             `"GP"`.
