@@ -1154,6 +1154,18 @@ def test_gbrt_surrogate_proposes_and_optimizes():
     assert len({_key(p) for p in batch}) == 3
 
 
+def test_proposals_nearly_equal_to_a_tried_point_are_dropped():
+    from skopt.space import Categorical, Real, Space
+
+    space = Space([Real(0.0, 1.0), Categorical(["a", "b"])])
+    tried = [[0.5, "a"]]
+    asked = [[0.5001, "a"], [0.5001, "b"], [0.52, "a"], [0.5002, "b"], [0.495, "a"]]
+    # Within 1% of the range with the same category: dropped, also when it is
+    # near a point kept before it in the same batch.
+    assert bayesian._apart(space, tried, asked) == [[0.5001, "b"], [0.52, "a"]]
+    assert bayesian._apart(space, [], asked[:2]) == asked[:2]
+
+
 def test_gbrt_estimator_is_a_regressor_with_a_spread():
     from sklearn.base import clone, is_regressor
 
