@@ -1164,6 +1164,11 @@ def test_proposals_nearly_equal_to_a_tried_point_are_dropped():
     # near a point kept before it in the same batch.
     assert bayesian._apart(space, tried, asked) == [[0.5001, "b"], [0.52, "a"]]
     assert bayesian._apart(space, [], asked[:2]) == asked[:2]
+    # Trees' inputs are in the dimensions' units: 1% is of the range there too.
+    wide = Space([Real(0.0, 1000.0), Real(1e-4, 1e-1, prior="log-uniform")])
+    assert wide.transform([[500.0, 1e-3]]).tolist() == [[500.0, -3.0]]
+    tried, asked = [[500.0, 1e-3]], [[505.0, 1.05e-3], [520.0, 1e-3], [500.0, 1.1e-3]]
+    assert bayesian._apart(wide, tried, asked) == asked[1:]
 
 
 def test_gbrt_estimator_is_a_regressor_with_a_spread():

@@ -281,7 +281,8 @@ class BayesianOptimization(Algorithm):
         n: int,
     ) -> list[list]:
         """`n` points by kriging believer or constant liar, with one surrogate fit
-        (and one more for the believer's pending trials).
+        (and one more for the believer's pending trials), less those nearly equal
+        to a tried one (`NEAR`).
 
         `points` and `scores` are the observed trials (scores to minimize, told
         through `_warped`); `pending` the points of trials without a score yet.
@@ -365,11 +366,19 @@ class BayesianOptimization(Algorithm):
 
 def _apart(space: Any, tried: list[list], asked: list[list]) -> list[list]:
     """The `asked` points that are not within `NEAR` of a tried point, or of one
-    kept before them, in every input of the scikit-optimize `space`."""
-    known = list(np.asarray(space.transform(tried), dtype=float)) if tried else []
+    kept before them, in every input of the scikit-optimize `space`, each input
+    measured as a fraction of its range (the Gaussian process's inputs are already
+    in [0, 1]; the trees' are in the dimensions' own units)."""
+    bounds = np.asarray(space.transformed_bounds, dtype=float)
+    width = np.where(bounds[:, 1] > bounds[:, 0], bounds[:, 1] - bounds[:, 0], 1.0)
+
+    def scaled(points: list[list]) -> np.ndarray:
+        return np.asarray(space.transform(points), dtype=float) / width
+
+    known = list(scaled(tried)) if tried else []
     kept = []
     for point in asked:
-        x = np.asarray(space.transform([point])[0], dtype=float)
+        x = scaled([point])[0]
         if all(np.max(np.abs(x - k)) >= NEAR for k in known):
             kept.append(point)
             known.append(x)
