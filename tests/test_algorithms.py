@@ -1157,17 +1157,29 @@ def test_gbrt_surrogate_proposes_and_optimizes():
 def test_proposals_nearly_equal_to_a_tried_point_are_dropped():
     from skopt.space import Categorical, Real, Space
 
+    near, far = bayesian.NEAR / 2, bayesian.NEAR * 2
     space = Space([Real(0.0, 1.0), Categorical(["a", "b"])])
     tried = [[0.5, "a"]]
-    asked = [[0.5001, "a"], [0.5001, "b"], [0.52, "a"], [0.5002, "b"], [0.495, "a"]]
-    # Within 1% of the range with the same category: dropped, also when it is
+    asked = [
+        [0.5 + near, "a"],
+        [0.5 + near, "b"],
+        [0.5 + far, "a"],
+        [0.5 + near * 1.5, "b"],
+        [0.5 - near, "a"],
+    ]
+    # Within NEAR of the range with the same category: dropped, also when it is
     # near a point kept before it in the same batch.
-    assert bayesian._apart(space, tried, asked) == [[0.5001, "b"], [0.52, "a"]]
+    assert bayesian._apart(space, tried, asked) == [asked[1], asked[2]]
     assert bayesian._apart(space, [], asked[:2]) == asked[:2]
-    # Trees' inputs are in the dimensions' units: 1% is of the range there too.
+    # Trees' inputs are in the dimensions' units: NEAR is of the range there too.
     wide = Space([Real(0.0, 1000.0), Real(1e-4, 1e-1, prior="log-uniform")])
     assert wide.transform([[500.0, 1e-3]]).tolist() == [[500.0, -3.0]]
-    tried, asked = [[500.0, 1e-3]], [[505.0, 1.05e-3], [520.0, 1e-3], [500.0, 1.1e-3]]
+    tried = [[500.0, 1e-3]]
+    asked = [
+        [500.0 + 1000 * near, 1e-3 * 10 ** (3 * near)],
+        [500.0 + 1000 * far, 1e-3],
+        [500.0, 1e-3 * 10 ** (3 * far)],
+    ]
     assert bayesian._apart(wide, tried, asked) == asked[1:]
 
 
