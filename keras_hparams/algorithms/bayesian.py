@@ -379,13 +379,12 @@ def _apart(space: Any, tried: list[list], asked: list[list]) -> list[list]:
     def scaled(points: list[list]) -> np.ndarray:
         return np.asarray(space.transform(points), dtype=float) / width
 
-    known = list(scaled(tried)) if tried else []
+    known = scaled(tried) if tried else np.empty((0, len(width)))
     kept = []
-    for point in asked:
-        x = scaled([point])[0]
-        if all(np.max(np.abs(x - k)) >= NEAR for k in known):
+    for point, x in zip(asked, scaled(asked) if asked else [], strict=True):
+        if not len(known) or np.abs(known - x).max(axis=1).min() >= NEAR:
             kept.append(point)
-            known.append(x)
+            known = np.vstack([known, x])
     return kept
 
 
