@@ -393,6 +393,18 @@ def test_the_model_is_fitted_at_the_largest_rung_with_enough_scores():
     assert bohb.trials_at_rung(SPACE, trials[:2]) is None
 
 
+def test_a_rung_needs_as_many_scores_as_the_optimizer_explores_first():
+    space = SearchSpace([kh.Float(f"x{i}", 0.0, 1.0) for i in range(6)])
+    six = _scored([[[1, 0.1 * i]] for i in range(6)])
+    seven = _scored([[[1, 0.1 * i]] for i in range(7)])
+    assert BayesianHyperband(0).optimizer.initial_points(space) == 5
+    assert BayesianHyperband(0).trials_at_rung(space, six) is not None
+    given = BayesianHyperband(0, optimizer=BayesianOptimization(n_initial_points=7))
+    assert given.trials_at_rung(space, six) is None
+    assert given.trials_at_rung(space, seven) is not None
+    assert BayesianHyperband(0, min_observations=7).trials_at_rung(space, six) is None
+
+
 def test_without_lower_rungs_the_model_waits_for_enough_scores_at_the_last_rung():
     # 2 dimensions, so 3 scores needed.
     bohb = BayesianHyperband(0, random_fraction=0.0, lower_rungs=False)

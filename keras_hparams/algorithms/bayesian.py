@@ -232,9 +232,7 @@ class BayesianOptimization(Algorithm):
         rng = self.rng(trials)
         dimensions = [d for d in space.searchable() if d.cardinality() > 1]
         observed = self.observed(trials)
-        n_initial = self.n_initial_points or int(
-            np.clip(len(dimensions) + 1, 3, MAX_DEFAULT_INITIAL_POINTS)
-        )
+        n_initial = self.initial_points(space)
         if not dimensions or len(observed) < n_initial:
             proposals = self._initial(space, dimensions, n_initial, seen, n)
         else:
@@ -254,6 +252,15 @@ class BayesianOptimization(Algorithm):
                     proposals.append(values)
         # Where the design or the surrogate points at tried values, explore instead.
         return proposals + self.random_unseen(space, seen, rng, n - len(proposals))
+
+    def initial_points(self, space: SearchSpace) -> int:
+        """How many scored trials the search explores before the surrogate is
+        used: `n_initial_points`, or the number of searched dimensions plus one,
+        between 3 and `MAX_DEFAULT_INITIAL_POINTS` (5)."""
+        if self.n_initial_points is not None:
+            return self.n_initial_points
+        searched = [d for d in space.searchable() if d.cardinality() > 1]
+        return int(np.clip(len(searched) + 1, 3, MAX_DEFAULT_INITIAL_POINTS))
 
     def _initial(
         self,

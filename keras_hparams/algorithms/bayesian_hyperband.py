@@ -61,9 +61,9 @@ class BayesianHyperband(Hyperband):
         factor: int, the ratio between rungs. Defaults to `3`.
         min_epochs: int, the fewest epochs of a rung. Defaults to `1`.
         min_observations: int or None, the scores a rung needs before the model
-            is fitted on it. Defaults to `None`: the number of searched
-            dimensions plus one, between 3 and 5 (the Bayesian optimizer's own
-            number of initial points).
+            is fitted on it. Defaults to `None`: the Bayesian optimizer's own
+            number of initial points (`BayesianOptimization.initial_points`: the
+            number of searched dimensions plus one, between 3 and 5).
         random_fraction: float in [0, 1], the share of proposals drawn at random
             after the model is used. Defaults to `1/3`, BOHB's.
         lower_rungs: bool, whether the model is fitted on the largest lower rung
@@ -165,10 +165,7 @@ class BayesianHyperband(Hyperband):
     def _needed(self, space: SearchSpace) -> int:
         if self.min_observations is not None:
             return self.min_observations
-        if self.optimizer.n_initial_points is not None:
-            return self.optimizer.n_initial_points
-        searched = [d for d in space.searchable() if d.cardinality() > 1]
-        return int(np.clip(len(searched) + 1, 3, 5))
+        return self.optimizer.initial_points(space)
 
 
 def _as_seen_at(trial: Trial, epochs: int) -> Trial:
