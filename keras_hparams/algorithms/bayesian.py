@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_hparams.algorithms import _skopt
+from keras_hparams.algorithms import _acquisition, _skopt
 from keras_hparams.algorithms.base import Algorithm
 from keras_hparams.space import Choice, Dimension, SearchSpace
 from keras_hparams.trial import Trial
@@ -65,6 +65,18 @@ class BayesianOptimization(Algorithm):
     of `benchmarks/search_quality.py`'s problems this cut the mean regret of
     `branin` by 73% (0.066 to 0.018, its median level) and of `mixed` by
     23% (0.038 to 0.029), and left the other six level.
+
+    **Mixed spaces.** scikit-optimize minimizes the acquisition function over a
+    relaxed space (a Choice one input per value, an Int one number in [0, 1]) and
+    rounds the minimum it finds to a valid point, which can score far worse than
+    the best valid one. Where the space has a Choice or an Int, the minimum is then
+    searched among valid points (`_acquisition.minimize`): from that proposal and
+    the best of 2,000 random points, L-BFGS over the continuous inputs alternates
+    with trying every value of each Choice and Int, until neither improves. On the
+    60 seeds of `benchmarks/search_quality.py`'s HPO-shaped problems this cut the
+    mean regret of `mixed` and `cnn` by 44% (0.038 to 0.021, 0.042 to 0.023) and
+    left `conditional` and `bounds` level (0.045 to 0.043, 0.0022 to 0.0024;
+    Mann-Whitney p 0.98 and 0.41).
 
     **Scores** are told to the surrogate with their worse half compressed (scores up
     to the median as they are, the rest on a logarithmic scale): a few diverged
@@ -333,7 +345,10 @@ class BayesianOptimization(Algorithm):
                 observed = None
             optimizer.tell(points + pending, told + lies(observed, pending))
             for _ in range(n):
-                asked.append(optimizer.ask())
+                point = optimizer.ask()
+                if optimizer.models and _acquisition.applies(optimizer):
+                    point = _acquisition.minimize(optimizer, point)
+                asked.append(point)
                 if len(asked) < n:
                     optimizer.tell(asked[-1], lies(optimizer.models[-1], asked[-1:])[0])
         return _apart(optimizer.space, points + pending, asked)
