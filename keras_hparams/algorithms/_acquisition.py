@@ -54,9 +54,9 @@ def minimize(optimizer: Any, point: list[Any]) -> list[Any]:
     continuous, discrete = _inputs(space)
 
     def with_gradient(z: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray]:
-        moved = x.copy()
-        moved[continuous] = z
-        value, gradient = gaussian_acquisition_1D(moved, model, best, name, options)
+        full = x.copy()
+        full[continuous] = z
+        value, gradient = gaussian_acquisition_1D(full, model, best, name, options)
         value = float(np.asarray(value).ravel()[0])
         return value, np.asarray(gradient, dtype=float).ravel()[continuous]
 
