@@ -92,7 +92,11 @@ def cache_key(method: str, problem: sq_problems.Problem) -> str:
     import sq_methods
 
     functions = {
-        "gp_minimize": [sq_methods.gp_minimize],
+        "gp_minimize": [
+            sq_methods.gp_minimize,
+            sq_methods._skopt_dimensions,
+            sq_methods._skopt_values,
+        ],
         "kerastuner": [
             sq_methods.kerastuner,
             sq_methods._kt_loop,

@@ -31,7 +31,6 @@ from sq_problems import Problem  # noqa: E402
 
 import keras_hparams as kh  # noqa: E402
 from keras_hparams.algorithms import BayesianOptimization  # noqa: E402
-from keras_hparams.algorithms._skopt import from_point, to_skopt  # noqa: E402
 from keras_hparams.space import Boolean, Choice, Dimension, Float, Int  # noqa: E402
 from keras_hparams.trial import Trial  # noqa: E402
 
@@ -201,20 +200,52 @@ def random_search(problem: Problem, seed: int) -> Run:
 
 
 def gp_minimize(problem: Problem, seed: int) -> Run:
-    """scikit-optimize's `gp_minimize` with its defaults, over the same dimensions
-    as keras-hparams gives scikit-optimize (a stepped range as its grid index)."""
+    """scikit-optimize's `gp_minimize` with its defaults, over the dimensions a
+    scikit-optimize user would write (`_skopt_dimensions`)."""
     import skopt
 
     dimensions = problem.dimensions
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = skopt.gp_minimize(
-            lambda point: problem.value(from_point(dimensions, point)),
-            [to_skopt(d) for d in dimensions],
+            lambda point: problem.value(_skopt_values(dimensions, point)),
+            _skopt_dimensions(dimensions),
             n_calls=problem.budget,
             random_state=seed,
         )
-    return list(map(float, result.func_vals)), from_point(dimensions, result.x)
+    return list(map(float, result.func_vals)), _skopt_values(dimensions, result.x)
+
+
+def _skopt_dimensions(dimensions: list[Dimension]) -> list[Any]:
+    """A Choice as a `Categorical` of its values' `str` (numbers too, as the
+    scikit-optimize examples write a batch size), a stepped range as an `Integer`
+    over its grid index, a log scale as the log-uniform prior."""
+    from skopt.space import Categorical, Integer, Real
+
+    converted = []
+    for d in dimensions:
+        if isinstance(d, Choice):
+            converted.append(Categorical([str(v) for v in d.choices], name=d.name))
+        elif d.step is not None:
+            converted.append(Integer(0, int(d.cardinality()) - 1, name=d.name))
+        else:
+            kind = Integer if isinstance(d, Int) else Real
+            prior = "log-uniform" if d.log else "uniform"
+            converted.append(kind(d.low, d.high, prior=prior, name=d.name))
+    return converted
+
+
+def _skopt_values(dimensions: list[Dimension], point: list[Any]) -> dict[str, Any]:
+    """The values of a point of `_skopt_dimensions`."""
+    values = {}
+    for d, x in zip(dimensions, point, strict=True):
+        if isinstance(d, Choice):
+            values[d.name] = d.choices[[str(v) for v in d.choices].index(x)]
+        elif d.step is not None:
+            values[d.name] = d.from_index(int(x))
+        else:
+            values[d.name] = int(x) if isinstance(d, Int) else float(x)
+    return values
 
 
 def optuna_tpe(problem: Problem, seed: int) -> Run:
